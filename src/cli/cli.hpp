@@ -1,0 +1,40 @@
+// Shared helpers of the tamis CLI (main.cpp, train.cpp).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/engine.hpp"
+
+namespace tamis::cli {
+
+struct TrainArgs {
+  CLI::App* train = nullptr;
+  CLI::App* eval = nullptr;
+  CLI::App* explain = nullptr;
+  std::vector<std::string> labels;
+  std::string out = "models/default.json";
+  std::string model;
+  std::string scores;
+  int folds = 0;
+  int seed = 42;
+  int threads = 2;
+  int rounds = 300;
+  bool json = false;
+  std::string file;
+};
+
+void add_train_commands(CLI::App& app, TrainArgs& a);
+int run_train_commands(CLI::App& app, TrainArgs& a, const std::string& config_path);
+
+std::string read_message(const std::string& path, std::size_t max_bytes);
+std::vector<std::string> expand_paths(const std::vector<std::string>& args);
+nlohmann::json result_json(const std::string& path, const engine::ScanResult& r);
+std::string dump(const nlohmann::json& j);
+std::string result_line(const std::string& path, const engine::ScanResult& r);
+engine::SnapshotPtr load_snapshot(const std::string& config_path);
+
+}  // namespace tamis::cli

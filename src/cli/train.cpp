@@ -1,0 +1,320 @@
+// tamis train / eval / explain.
+//
+// Training pipeline (one fit):
+//   1. every message goes through engine::scan (no model): the structural
+//      features, tokens and rule hits are exactly what serving computes;
+//   2. the token table's features for the booster are computed out-of-fold
+//      (5 inner folds), so the trees never see a token score that already
+//      knew the message's label;
+//   3. XGBoost (binary:logistic, hist) with early stopping on a stratified
+//      10% validation part of the training data.
+// --folds K repeats the fit on K stratified folds and reports metrics only on
+// each held-out fold.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include "cli/cli.hpp"
+#include "core/error.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace tamis::cli {
+namespace {
+
+struct Example {
+  std::string path;
+  int label = 0;  // 1 = spam
+  std::vector<float> vec;
+  std::vector<std::uint64_t> tokens;
+  std::vector<std::string> hits;
+  double rule_points = 0;
+};
+
+std::vector<std::pair<std::string, int>> read_labels(const std::vector<std::string>& files) {
+  std::vector<std::pair<std::string, int>> out;
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    if (!in) throw core::ConfigError(f, 0, "cannot read labels file");
+    fs::path dir = fs::path(f).parent_path();
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty() || line[0] == '#') continue;
+      auto tab = line.find('\t');
+      if (tab == std::string::npos) throw core::ConfigError(f, n, "expected label<TAB>path");
+      std::string label = line.substr(0, tab), path = line.substr(tab + 1);
+      if (label != "ham" && label != "spam") throw core::ConfigError(f, n, "label must be ham or spam, got '" + label + "'");
+      fs::path p(path);
+      out.emplace_back((p.is_absolute() ? p : dir / p).string(), label == "spam" ? 1 : 0);
+    }
+  }
+  if (out.empty()) throw core::ConfigError(files.empty() ? "" : files[0], 0, "no labelled messages");
+  return out;
+}
+
+// Extracts every message on `threads` threads with the snapshot's rules.
+std::vector<Example> extract_all(const engine::Snapshot& snap, const std::vector<std::pair<std::string, int>>& labels,
+                                 int threads) {
+  std::vector<Example> ex(labels.size());
+  std::atomic<std::size_t> next{0}, done{0};
+  auto work = [&] {
+    engine::ScanOptions o;
+    o.contributions = false;
+    o.keep_extracted = true;
+    for (std::size_t i; (i = next++) < labels.size();) {
+      Example& e = ex[i];
+      e.path = labels[i].first;
+      e.label = labels[i].second;
+      std::string raw;
+      try {
+        raw = read_message(e.path, snap.config.limits.max_scan_bytes);
+      } catch (const std::exception& err) {
+        std::fprintf(stderr, "tamis: %s (treated as empty)\n", err.what());
+      }
+      auto r = engine::scan(snap, raw, core::Envelope{}, o);
+      if (r.extracted) {
+        e.vec = std::move(r.extracted->vector);
+        e.tokens = std::move(r.extracted->tokens);
+      } else {
+        e.vec.assign(features::kFeatureCount, NAN);
+      }
+      e.hits = std::move(r.rule_hits);
+      e.rule_points = r.verdict.rule_points;
+      std::size_t d = ++done;
+      if (d % 1000 == 0) std::fprintf(stderr, "  extracted %zu/%zu\n", d, labels.size());
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < std::max(1, threads); ++t) pool.emplace_back(work);
+  for (auto& t : pool) t.join();
+  return ex;
+}
+
+// Stratified assignment of each example to one of k folds.
+std::vector<int> stratified_folds(const std::vector<Example>& ex, const std::vector<std::size_t>& idx, int k, std::mt19937_64& rng) {
+  std::vector<int> fold(idx.size());
+  for (int label = 0; label < 2; ++label) {
+    std::vector<std::size_t> pos;
+    for (std::size_t i = 0; i < idx.size(); ++i)
+      if (ex[idx[i]].label == label) pos.push_back(i);
+    std::shuffle(pos.begin(), pos.end(), rng);
+    for (std::size_t j = 0; j < pos.size(); ++j) fold[pos[j]] = static_cast<int>(j % static_cast<std::size_t>(k));
+  }
+  return fold;
+}
+
+struct Fit {
+  std::shared_ptr<const model::Model> model;
+  int best_rounds = 0;
+};
+
+std::vector<float> row_of(const Example& e, const model::TokenTable& tt, const std::vector<std::string>& rule_features) {
+  std::vector<float> r = e.vec;
+  tt.features(e.tokens, r);
+  for (const auto& id : rule_features) r.push_back(std::find(e.hits.begin(), e.hits.end(), id) != e.hits.end() ? 1.0f : 0.0f);
+  return r;
+}
+
+Fit fit(const std::vector<Example>& ex, const std::vector<std::size_t>& train_idx, const std::vector<std::string>& rule_features,
+        const model::TrainParams& params, std::mt19937_64& rng, const json& meta) {
+  // validation part for early stopping
+  auto vfold = stratified_folds(ex, train_idx, 10, rng);
+  std::vector<std::size_t> fit_idx, valid_idx;
+  for (std::size_t i = 0; i < train_idx.size(); ++i) (vfold[i] == 0 ? valid_idx : fit_idx).push_back(train_idx[i]);
+  auto docs_of = [&](const std::vector<std::size_t>& ids, std::vector<const std::vector<std::uint64_t>*>& docs, std::vector<int>& labels) {
+    docs.clear();
+    labels.clear();
+    for (auto i : ids) { docs.push_back(&ex[i].tokens); labels.push_back(ex[i].label); }
+  };
+  std::vector<const std::vector<std::uint64_t>*> docs;
+  std::vector<int> labels;
+  // out-of-fold token features for the fit part
+  const int inner = 5;
+  auto ifold = stratified_folds(ex, fit_idx, inner, rng);
+  std::size_t ncols = 0;
+  std::vector<float> X, y, vX, vy;
+  std::vector<std::vector<float>> rows(fit_idx.size());
+  for (int f = 0; f < inner; ++f) {
+    std::vector<std::size_t> others;
+    for (std::size_t i = 0; i < fit_idx.size(); ++i)
+      if (ifold[i] != f) others.push_back(fit_idx[i]);
+    docs_of(others, docs, labels);
+    auto tt = model::TokenTable::train(docs, labels);
+    for (std::size_t i = 0; i < fit_idx.size(); ++i)
+      if (ifold[i] == f) rows[i] = row_of(ex[fit_idx[i]], tt, rule_features);
+  }
+  for (std::size_t i = 0; i < fit_idx.size(); ++i) {
+    ncols = rows[i].size();
+    X.insert(X.end(), rows[i].begin(), rows[i].end());
+    y.push_back(static_cast<float>(ex[fit_idx[i]].label));
+  }
+  docs_of(fit_idx, docs, labels);
+  auto final_tt = model::TokenTable::train(docs, labels);
+  for (auto i : valid_idx) {
+    auto r = row_of(ex[i], final_tt, rule_features);
+    vX.insert(vX.end(), r.begin(), r.end());
+    vy.push_back(static_cast<float>(ex[i].label));
+  }
+  Fit out;
+  std::string booster = model::train_booster(X, ncols, y, vX, vy, params, &out.best_rounds);
+  json m = meta;
+  m["best_rounds"] = out.best_rounds;
+  m["token_count"] = final_tt.weight.size();
+  out.model = model::Model::from_parts(booster, std::move(final_tt), rule_features, m.dump());
+  return out;
+}
+
+struct Metrics {
+  double auc = 0, fnr_at_fpr_1e3 = 0, fnr_at_fpr_1e4 = 0;
+  std::size_t n_ham = 0, n_spam = 0;
+};
+
+// AUC (with ties counted half) and FNR at fixed FPRs, from scores where higher = spam.
+Metrics metrics(const std::vector<double>& score, const std::vector<int>& label) {
+  Metrics m;
+  std::vector<std::size_t> order(score.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](auto a, auto b) { return score[a] < score[b]; });
+  double rank_sum = 0;
+  for (std::size_t i = 0; i < order.size();) {
+    std::size_t j = i;
+    while (j < order.size() && score[order[j]] == score[order[i]]) ++j;
+    double avg = (static_cast<double>(i) + static_cast<double>(j) + 1) / 2.0;
+    for (std::size_t k = i; k < j; ++k)
+      if (label[order[k]]) rank_sum += avg;
+    i = j;
+  }
+  for (int l : label) (l ? m.n_spam : m.n_ham)++;
+  if (m.n_ham && m.n_spam)
+    m.auc = (rank_sum - static_cast<double>(m.n_spam) * (static_cast<double>(m.n_spam) + 1) / 2) /
+            (static_cast<double>(m.n_ham) * static_cast<double>(m.n_spam));
+  std::vector<double> ham;
+  for (std::size_t i = 0; i < score.size(); ++i)
+    if (!label[i]) ham.push_back(score[i]);
+  std::sort(ham.begin(), ham.end(), std::greater<double>());
+  auto fnr_at = [&](double fpr) {
+    // threshold: the lowest score above which at most fpr of ham lies (strictly greater)
+    std::size_t allowed = static_cast<std::size_t>(std::floor(fpr * static_cast<double>(ham.size())));
+    double thr = allowed < ham.size() ? ham[allowed] : -1e300;
+    std::size_t missed = 0;
+    for (std::size_t i = 0; i < score.size(); ++i)
+      if (label[i] && score[i] <= thr) ++missed;
+    return m.n_spam ? static_cast<double>(missed) / static_cast<double>(m.n_spam) : 0.0;
+  };
+  m.fnr_at_fpr_1e3 = fnr_at(1e-3);
+  m.fnr_at_fpr_1e4 = fnr_at(1e-4);
+  return m;
+}
+
+std::vector<std::string> rule_feature_ids(const engine::Snapshot& snap) {
+  std::vector<std::string> ids;
+  for (const auto& r : snap.rules->rules())
+    if (r.enabled) ids.push_back(r.id);
+  return ids;
+}
+
+int run_train(const TrainArgs& a, const std::string& config_path) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto cfg = config::load_config(config_path.empty() ? config::default_config_path() : config_path);
+  cfg.model_enabled = false;  // training scores with rules only
+  auto specs = config::load_rules(cfg);
+  auto snap = engine::Snapshot::from_parts(cfg, specs, nullptr);
+  auto labels = read_labels(a.labels);
+  std::fprintf(stderr, "tamis train: %zu messages from %zu labels file(s)\n", labels.size(), a.labels.size());
+  auto ex = extract_all(*snap, labels, a.threads);
+  auto t_extract = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "  features extracted in %.1f s\n", t_extract);
+  auto rf = rule_feature_ids(*snap);
+  model::TrainParams p;
+  p.rounds = a.rounds;
+  p.threads = a.threads;
+  p.seed = a.seed;
+  std::mt19937_64 rng(static_cast<std::uint64_t>(a.seed));
+  json meta = {{"trained_at", static_cast<long long>(std::time(nullptr))},
+               {"messages", ex.size()},
+               {"labels_files", a.labels},
+               {"params", {{"rounds", p.rounds}, {"max_depth", p.max_depth}, {"eta", p.eta}, {"subsample", p.subsample},
+                           {"colsample_bytree", p.colsample}, {"early_stopping", p.early_stopping}, {"seed", p.seed}}}};
+  std::vector<std::size_t> all(ex.size());
+  std::iota(all.begin(), all.end(), 0);
+  json folds_json = json::array();
+  if (a.folds > 1) {
+    auto fold = stratified_folds(ex, all, a.folds, rng);
+    double sum_auc = 0, sum_fnr3 = 0, sum_fnr4 = 0;
+    for (int f = 0; f < a.folds; ++f) {
+      std::vector<std::size_t> tr, te;
+      for (std::size_t i = 0; i < ex.size(); ++i) (fold[i] == f ? te : tr).push_back(i);
+      Fit ft = fit(ex, tr, rf, p, rng, meta);
+      std::vector<double> scores;
+      std::vector<int> lab;
+      for (auto i : te) {
+        // the held-out message through the same row builder serving uses
+        features::Extracted e;
+        e.vector = ex[i].vec;
+        e.tokens = ex[i].tokens;
+        rules::RuleHits hits;
+        std::vector<int> bind;
+        for (std::size_t k = 0; k < rf.size(); ++k) bind.push_back(static_cast<int>(k));
+        for (std::size_t k = 0; k < rf.size(); ++k)
+          if (std::find(ex[i].hits.begin(), ex[i].hits.end(), rf[k]) != ex[i].hits.end()) hits.hits.push_back(k);
+        model::Prediction pr;
+        ft.model->predict(ft.model->row(e, hits, bind), false, pr);
+        scores.push_back(ex[i].rule_points + pr.margin * cfg.model_points_per_logit);
+        lab.push_back(ex[i].label);
+      }
+      Metrics m = metrics(scores, lab);
+      std::printf("fold %d: n=%zu (ham %zu, spam %zu) AUC=%.6f 1-ROCA=%.4f%% FNR@FPR0.1%%=%.2f%% FNR@FPR0.01%%=%.2f%% rounds=%d\n",
+                  f + 1, te.size(), m.n_ham, m.n_spam, m.auc, (1 - m.auc) * 100, m.fnr_at_fpr_1e3 * 100,
+                  m.fnr_at_fpr_1e4 * 100, ft.best_rounds);
+      std::fflush(stdout);
+      sum_auc += m.auc;
+      sum_fnr3 += m.fnr_at_fpr_1e3;
+      sum_fnr4 += m.fnr_at_fpr_1e4;
+      folds_json.push_back({{"fold", f + 1}, {"auc", m.auc}, {"fnr_at_fpr_0.1%", m.fnr_at_fpr_1e3}, {"fnr_at_fpr_0.01%", m.fnr_at_fpr_1e4}});
+    }
+    double k = a.folds;
+    std::printf("mean: AUC=%.6f 1-ROCA=%.4f%% FNR@FPR0.1%%=%.2f%% FNR@FPR0.01%%=%.2f%%\n", sum_auc / k, (1 - sum_auc / k) * 100,
+                sum_fnr3 / k * 100, sum_fnr4 / k * 100);
+    meta["cv"] = {{"folds", a.folds}, {"per_fold", folds_json}, {"mean_auc", sum_auc / k},
+                  {"mean_fnr_at_fpr_0.1%", sum_fnr3 / k}, {"mean_fnr_at_fpr_0.01%", sum_fnr4 / k}};
+  }
+  if (a.out.empty()) return 0;
+  Fit final_fit = fit(ex, all, rf, p, rng, meta);
+  final_fit.model->save(a.out);
+  auto total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "tamis train: wrote %s (%zu trees, %zu features) in %.1f s total\n", a.out.c_str(),
+               final_fit.model->trees(), final_fit.model->feature_names().size(), total);
+  return 0;
+}
+
+}  // namespace
+
+void add_train_commands(CLI::App& app, TrainArgs& a) {
+  a.train = app.add_subcommand("train", "train a model from labelled mail");
+  a.train->add_option("--labels", a.labels, "labels file(s): ham|spam<TAB>path (path relative to the file)")->required();
+  a.train->add_option("--out", a.out, "where to write the model (empty: cross-validate only)");
+  a.train->add_option("--folds", a.folds, "stratified K-fold cross-validation before the final fit");
+  a.train->add_option("--seed", a.seed, "random seed");
+  a.train->add_option("--threads", a.threads, "threads for extraction and training");
+  a.train->add_option("--rounds", a.rounds, "maximum boosting rounds");
+}
+
+int run_train_commands(CLI::App& app, TrainArgs& a, const std::string& config_path) {
+  if (*a.train) return run_train(a, config_path);
+  std::fprintf(stderr, "tamis: unknown command\n");
+  return 2;
+}
+
+}  // namespace tamis::cli

@@ -1,0 +1,251 @@
+#include "config/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "core/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace tamis::config {
+namespace {
+
+struct Ctx {
+  std::string file;
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& msg) const {
+    throw core::ConfigError(file, n.Mark().is_null() ? 0 : n.Mark().line + 1, msg);
+  }
+  void only_keys(const YAML::Node& map, const std::string& where, std::initializer_list<const char*> keys) const {
+    if (!map.IsMap()) fail(map, where + " must be a mapping");
+    for (const auto& kv : map) {
+      std::string k = kv.first.as<std::string>();
+      if (std::none_of(keys.begin(), keys.end(), [&](const char* x) { return k == x; })) {
+        std::string known;
+        for (const char* x : keys) known += std::string(known.empty() ? "" : ", ") + x;
+        fail(kv.first, "unknown key '" + k + "' in " + where + " (known: " + known + ")");
+      }
+    }
+  }
+  template <typename T>
+  T get(const YAML::Node& n, const std::string& what) const {
+    try {
+      return n.as<T>();
+    } catch (const YAML::Exception&) {
+      fail(n, what + ": wrong type (value '" + (n.IsScalar() ? n.Scalar() : std::string("<non-scalar>")) + "')");
+    }
+  }
+  template <typename T>
+  void opt(const YAML::Node& map, const char* key, T& out, const std::string& where) const {
+    if (auto n = map[key]) out = get<T>(n, where + "." + key);
+  }
+  std::size_t size(const YAML::Node& map, const char* key, std::size_t dflt, const std::string& where) const {
+    if (auto n = map[key]) {
+      long long v = get<long long>(n, where + "." + key);
+      if (v <= 0) fail(n, where + "." + key + " must be positive");
+      return static_cast<std::size_t>(v);
+    }
+    return dflt;
+  }
+  core::Action action(const YAML::Node& map, const char* key, core::Action dflt, const std::string& where) const {
+    if (auto n = map[key]) {
+      auto a = core::parse_action(get<std::string>(n, where + "." + key));
+      if (!a) fail(n, where + "." + key + ": expected accept, tag, reject, tempfail, quarantine or discard");
+      return *a;
+    }
+    return dflt;
+  }
+};
+
+YAML::Node load_yaml(const std::string& file) {
+  if (!fs::exists(file)) throw core::ConfigError(file, 0, "no such file");
+  try {
+    return YAML::LoadFile(file);
+  } catch (const YAML::ParserException& e) {
+    throw core::ConfigError(file, e.mark.line + 1, "YAML syntax: " + e.msg);
+  } catch (const YAML::Exception& e) {
+    throw core::ConfigError(file, 0, e.what());
+  }
+}
+
+std::string resolve(const std::string& dir, const std::string& p) {
+  if (p.empty() || fs::path(p).is_absolute()) return p;
+  return (fs::path(dir) / p).lexically_normal().string();
+}
+
+}  // namespace
+
+std::string default_config_path() {
+  if (fs::exists("config/tamis.yaml")) return "config/tamis.yaml";
+  return "/etc/tamis/tamis.yaml";
+}
+
+Config load_config(const std::string& path) {
+  Config c;
+  c.path = path;
+  c.dir = fs::absolute(path).parent_path().string();
+  Ctx cx{path};
+  YAML::Node root = load_yaml(path);
+  if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  cx.only_keys(root, "the top level", {"limits", "thresholds", "reject_action", "model", "rules", "failure", "headers", "milter"});
+  if (auto l = root["limits"]) {
+    cx.only_keys(l, "limits", {"max_scan_bytes", "max_headers", "max_header_line", "max_mime_depth", "max_mime_parts",
+                               "max_text_bytes", "max_html_bytes", "max_urls", "max_recipients", "max_tokens",
+                               "max_field_bytes", "scan_timeout_ms"});
+    auto& L = c.limits;
+    L.max_scan_bytes = cx.size(l, "max_scan_bytes", L.max_scan_bytes, "limits");
+    L.max_headers = cx.size(l, "max_headers", L.max_headers, "limits");
+    L.max_header_line = cx.size(l, "max_header_line", L.max_header_line, "limits");
+    L.max_mime_depth = cx.size(l, "max_mime_depth", L.max_mime_depth, "limits");
+    L.max_mime_parts = cx.size(l, "max_mime_parts", L.max_mime_parts, "limits");
+    L.max_text_bytes = cx.size(l, "max_text_bytes", L.max_text_bytes, "limits");
+    L.max_html_bytes = cx.size(l, "max_html_bytes", L.max_html_bytes, "limits");
+    L.max_urls = cx.size(l, "max_urls", L.max_urls, "limits");
+    L.max_recipients = cx.size(l, "max_recipients", L.max_recipients, "limits");
+    L.max_tokens = cx.size(l, "max_tokens", L.max_tokens, "limits");
+    L.max_field_bytes = cx.size(l, "max_field_bytes", L.max_field_bytes, "limits");
+    L.scan_timeout = std::chrono::milliseconds(cx.size(l, "scan_timeout_ms", static_cast<std::size_t>(L.scan_timeout.count()), "limits"));
+    if (L.max_mime_depth > 100) cx.fail(l["max_mime_depth"], "limits.max_mime_depth above 100 is unsafe");
+  }
+  if (auto t = root["thresholds"]) {
+    cx.only_keys(t, "thresholds", {"tag", "reject"});
+    cx.opt(t, "tag", c.thresholds.tag, "thresholds");
+    cx.opt(t, "reject", c.thresholds.reject, "thresholds");
+    if (c.thresholds.reject < c.thresholds.tag) cx.fail(t, "thresholds.reject must not be below thresholds.tag");
+  }
+  c.reject_action = cx.action(root, "reject_action", c.reject_action, "");
+  c.model_path = "../models/default.json";
+  if (auto m = root["model"]) {
+    cx.only_keys(m, "model", {"enabled", "path", "points_per_logit"});
+    cx.opt(m, "enabled", c.model_enabled, "model");
+    cx.opt(m, "path", c.model_path, "model");
+    cx.opt(m, "points_per_logit", c.model_points_per_logit, "model");
+  }
+  c.model_path = resolve(c.dir, c.model_path);
+  c.rule_paths = {"../rules"};
+  c.local_rules_dir = "rules.d";
+  if (auto r = root["rules"]) {
+    cx.only_keys(r, "rules", {"paths", "local_dir"});
+    if (auto p = r["paths"]) {
+      if (!p.IsSequence()) cx.fail(p, "rules.paths must be a list");
+      c.rule_paths.clear();
+      for (const auto& e : p) c.rule_paths.push_back(cx.get<std::string>(e, "rules.paths[]"));
+    }
+    cx.opt(r, "local_dir", c.local_rules_dir, "rules");
+  }
+  for (auto& p : c.rule_paths) p = resolve(c.dir, p);
+  c.local_rules_dir = resolve(c.dir, c.local_rules_dir);
+  if (auto f = root["failure"]) {
+    cx.only_keys(f, "failure", {"internal_error", "scan_timeout", "model_unavailable"});
+    c.failure.internal_error = cx.action(f, "internal_error", c.failure.internal_error, "failure");
+    c.failure.scan_timeout = cx.action(f, "scan_timeout", c.failure.scan_timeout, "failure");
+    c.failure.model_unavailable = cx.action(f, "model_unavailable", c.failure.model_unavailable, "failure");
+  }
+  if (auto h = root["headers"]) {
+    cx.only_keys(h, "headers", {"status_on_ham", "subject_prefix", "report_header", "remove_incoming"});
+    cx.opt(h, "status_on_ham", c.headers.status_on_ham, "headers");
+    cx.opt(h, "subject_prefix", c.headers.subject_prefix, "headers");
+    cx.opt(h, "report_header", c.headers.report_header, "headers");
+    cx.opt(h, "remove_incoming", c.headers.remove_incoming, "headers");
+  }
+  if (auto m = root["milter"]) {
+    cx.only_keys(m, "milter", {"socket", "user", "pid_file", "log", "timeout_s", "bypass_authenticated",
+                               "trusted_networks", "reject_text"});
+    cx.opt(m, "socket", c.milter.socket, "milter");
+    cx.opt(m, "user", c.milter.user, "milter");
+    cx.opt(m, "pid_file", c.milter.pid_file, "milter");
+    cx.opt(m, "log", c.milter.log, "milter");
+    cx.opt(m, "timeout_s", c.milter.timeout_s, "milter");
+    cx.opt(m, "bypass_authenticated", c.milter.bypass_authenticated, "milter");
+    cx.opt(m, "reject_text", c.milter.reject_text, "milter");
+    if (auto tn = m["trusted_networks"]) {
+      if (!tn.IsSequence()) cx.fail(tn, "milter.trusted_networks must be a list");
+      c.milter.trusted_networks.clear();
+      for (const auto& e : tn) c.milter.trusted_networks.push_back(cx.get<std::string>(e, "milter.trusted_networks[]"));
+    }
+    if (c.milter.log != "syslog" && c.milter.log != "stderr") cx.fail(m["log"], "milter.log: expected syslog or stderr");
+  }
+  return c;
+}
+
+void load_rule_file(const std::string& file, std::vector<rules::RuleSpec>& out, bool local,
+                    std::vector<RuleExamples>* examples) {
+  Ctx cx{file};
+  YAML::Node root = load_yaml(file);
+  if (!root.IsDefined() || root.IsNull()) return;  // an empty local file is fine
+  cx.only_keys(root, "a rule pack", {"rules"});
+  YAML::Node list = root["rules"];
+  if (!list) return;
+  if (!list.IsSequence()) cx.fail(list, "'rules' must be a list");
+  for (const auto& n : list) {
+    cx.only_keys(n, "a rule", {"id", "description", "target", "pattern", "flags", "meta", "group", "score", "enabled", "examples"});
+    if (!n["id"]) cx.fail(n, "rule without an id");
+    std::string id = cx.get<std::string>(n["id"], "id");
+    int line = n.Mark().line + 1;
+    auto existing = std::find_if(out.begin(), out.end(), [&](const rules::RuleSpec& r) { return r.id == id; });
+    rules::RuleSpec* r;
+    if (local && existing != out.end()) {
+      r = &*existing;  // override: only the keys given change
+      if ((n["pattern"] || n["target"]) && n["meta"]) cx.fail(n, "rule " + id + ": both meta and pattern");
+      if (n["meta"]) { r->target.clear(); r->pattern.clear(); }
+      if (n["pattern"] || n["target"]) r->meta.clear();
+    } else {
+      out.emplace_back();
+      r = &out.back();
+      r->id = id;
+    }
+    r->file = file;
+    r->line = line;
+    cx.opt(n, "description", r->description, id);
+    cx.opt(n, "target", r->target, id);
+    cx.opt(n, "pattern", r->pattern, id);
+    cx.opt(n, "flags", r->flags, id);
+    cx.opt(n, "meta", r->meta, id);
+    cx.opt(n, "group", r->group, id);
+    cx.opt(n, "score", r->score, id);
+    cx.opt(n, "enabled", r->enabled, id);
+    if (!(local && existing != out.end()) && !n["score"]) cx.fail(n, "rule " + id + ": missing score");
+    if (auto ex = n["examples"]) {
+      cx.only_keys(ex, "examples", {"hit", "miss"});
+      RuleExamples re{id, {}, {}};
+      for (const char* k : {"hit", "miss"}) {
+        if (!ex[k]) continue;
+        if (!ex[k].IsSequence()) cx.fail(ex[k], std::string("examples.") + k + " must be a list");
+        for (const auto& e : ex[k]) (std::string(k) == "hit" ? re.hit : re.miss).push_back(cx.get<std::string>(e, k));
+      }
+      if (examples) examples->push_back(std::move(re));
+    }
+  }
+}
+
+namespace {
+std::vector<std::string> yaml_files(const std::string& p) {
+  std::vector<std::string> files;
+  if (fs::is_directory(p)) {
+    for (const auto& e : fs::directory_iterator(p)) {
+      auto ext = e.path().extension().string();
+      if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path().string());
+    }
+    std::sort(files.begin(), files.end());
+  } else if (fs::exists(p)) {
+    files.push_back(p);
+  } else {
+    throw core::ConfigError(p, 0, "rule path does not exist");
+  }
+  return files;
+}
+}  // namespace
+
+std::vector<rules::RuleSpec> load_rules(const Config& c, std::vector<RuleExamples>* examples) {
+  std::vector<rules::RuleSpec> out;
+  for (const auto& p : c.rule_paths)
+    for (const auto& f : yaml_files(p)) load_rule_file(f, out, false, examples);
+  if (!c.local_rules_dir.empty() && fs::is_directory(c.local_rules_dir))
+    for (const auto& f : yaml_files(c.local_rules_dir)) load_rule_file(f, out, true, examples);
+  return out;
+}
+
+}  // namespace tamis::config

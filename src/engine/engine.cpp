@@ -1,0 +1,122 @@
+#include "engine/engine.hpp"
+
+#include <chrono>
+
+#include "core/error.hpp"
+#include "mime/message.hpp"
+
+namespace tamis::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::uint32_t us_since(Clock::time_point t0) {
+  return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+}
+
+policy::Policy policy_of(const config::Config& c) {
+  policy::Policy p;
+  p.tag = c.thresholds.tag;
+  p.reject = c.thresholds.reject;
+  p.reject_action = c.reject_action;
+  p.points_per_logit = c.model_points_per_logit;
+  return p;
+}
+
+}  // namespace
+
+std::shared_ptr<const Snapshot> Snapshot::from_parts(config::Config cfg, std::vector<rules::RuleSpec> specs,
+                                                     std::shared_ptr<const model::Model> model, std::uint64_t generation) {
+  auto s = std::make_shared<Snapshot>();
+  s->rules = rules::CompiledRules::build(std::move(specs));
+  s->model = std::move(model);
+  if (s->model) s->binding = s->model->bind(*s->rules);
+  s->policy = policy_of(cfg);
+  s->config = std::move(cfg);
+  s->generation = generation;
+  return s;
+}
+
+std::shared_ptr<const Snapshot> Snapshot::build(const std::string& config_path, bool strict_model, std::uint64_t generation) {
+  config::Config cfg = config::load_config(config_path);
+  auto specs = config::load_rules(cfg);
+  std::shared_ptr<const model::Model> model;
+  std::string model_error;
+  if (cfg.model_enabled) {
+    try {
+      model = model::Model::load(cfg.model_path);
+    } catch (const core::ConfigError& e) {
+      if (strict_model) throw;
+      model_error = e.what();
+    }
+  }
+  auto snap = from_parts(std::move(cfg), std::move(specs), std::move(model), generation);
+  const_cast<Snapshot&>(*snap).model_error = std::move(model_error);
+  return snap;
+}
+
+features::Extracted extract_only(std::string_view raw, const core::Envelope& env, const core::Limits& limits) {
+  core::Deadline dl(limits.scan_timeout);
+  auto msg = mime::parse(raw, limits, dl);
+  return features::extract(msg, env, limits, dl);
+}
+
+ScanResult scan(const Snapshot& snap, std::string_view raw, const core::Envelope& env, const ScanOptions& opts) {
+  ScanResult r;
+  const auto& cfg = snap.config;
+  auto t_all = Clock::now();
+  auto fail = [&](core::Action a, const char* why) {
+    r.verdict.action = a;
+    r.verdict.failure = why;
+  };
+  try {
+    core::Deadline dl(cfg.limits.scan_timeout);
+    auto t0 = Clock::now();
+    mime::ParsedMessage msg = mime::parse(raw, cfg.limits, dl);
+    r.times.parse_us = us_since(t0);
+
+    t0 = Clock::now();
+    auto ex = std::make_unique<features::Extracted>(features::extract(msg, env, cfg.limits, dl));
+    r.times.features_us = us_since(t0);
+
+    t0 = Clock::now();
+    rules::RuleHits hits = snap.rules->evaluate(ex->fields);
+    r.times.rules_us = us_since(t0);
+    if (hits.regex_budget) msg.flag(mime::Anomaly::RegexBudget);
+    for (std::size_t i : hits.hits) r.rule_hits.push_back(snap.rules->rules()[i].id);
+
+    model::Prediction pred;
+    bool have_pred = false;
+    if (snap.model) {
+      t0 = Clock::now();
+      auto row = snap.model->row(*ex, hits, snap.binding);
+      std::string err;
+      have_pred = snap.model->predict(row, opts.contributions, pred, &err);
+      if (!have_pred) r.error = "model: " + err;
+      if (opts.keep_row) r.row = std::move(row);
+      r.times.model_us = us_since(t0);
+    }
+    r.verdict = policy::decide(snap.rules->rules(), hits, have_pred ? &pred : nullptr, snap.policy);
+    if (dl.expired()) msg.flag(mime::Anomaly::ScanTimeout);
+    if (ex->url_limit_hit) msg.flag(mime::Anomaly::UrlLimit);
+    for (std::size_t i = 0; i < mime::kAnomalyCount; ++i)
+      if (msg.anomalies.test(i)) r.anomalies.emplace_back(mime::anomaly_name(static_cast<mime::Anomaly>(i)));
+
+    // Failure policy, most specific first. A scan that ran out of time has
+    // skipped stages: its score is not to be trusted either way.
+    if (msg.has(mime::Anomaly::ScanTimeout)) fail(cfg.failure.scan_timeout, "scan_timeout");
+    else if (cfg.model_enabled && !snap.model) fail(cfg.failure.model_unavailable, "model_unavailable");
+    else if (snap.model && !have_pred) fail(cfg.failure.internal_error, "internal_error");
+    if (opts.keep_extracted) r.extracted = std::move(ex);
+  } catch (const std::exception& e) {
+    r.error = e.what();
+    fail(cfg.failure.internal_error, "internal_error");
+  } catch (...) {
+    r.error = "unknown exception";
+    fail(cfg.failure.internal_error, "internal_error");
+  }
+  r.times.total_us = us_since(t_all);
+  return r;
+}
+
+}  // namespace tamis::engine

@@ -1,0 +1,85 @@
+// engine: the immutable Snapshot (config + compiled rules + model), the store
+// that publishes it atomically, and scan(), the one entry point that the CLI,
+// training, evaluation and tamisd all call.
+//
+//   SnapshotStore store(Snapshot::build("/etc/tamis/tamis.yaml"));
+//   SnapshotPtr snap = store.acquire();          // pin for one message
+//   ScanResult r = scan(*snap, raw, envelope);
+//
+// A Snapshot is immutable after build() and safe to share across threads.
+// scan() never throws: internal errors become the configured failure action.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "core/types.hpp"
+#include "features/features.hpp"
+#include "model/model.hpp"
+#include "policy/policy.hpp"
+#include "rules/rules.hpp"
+
+namespace tamis::engine {
+
+struct Snapshot {
+  config::Config config;
+  std::shared_ptr<const rules::CompiledRules> rules;
+  std::shared_ptr<const model::Model> model;  // null when disabled or unavailable
+  std::vector<int> binding;                   // model rule features -> rule index
+  std::string model_error;                    // why the model is unavailable
+  policy::Policy policy;
+  std::uint64_t generation = 0;
+
+  // Loads config, rules and model and validates them whole. Throws
+  // core::ConfigError (file:line). With strict_model=false a model that fails
+  // to load leaves `model` null and `model_error` set instead of throwing.
+  static std::shared_ptr<const Snapshot> build(const std::string& config_path, bool strict_model = true,
+                                               std::uint64_t generation = 1);
+  // For tests: a snapshot from parts already in memory.
+  static std::shared_ptr<const Snapshot> from_parts(config::Config cfg, std::vector<rules::RuleSpec> specs,
+                                                    std::shared_ptr<const model::Model> model, std::uint64_t generation = 1);
+};
+using SnapshotPtr = std::shared_ptr<const Snapshot>;
+
+// Holds the current snapshot; publish() swaps it atomically. A scan pins the
+// snapshot it acquired and finishes on it whatever is published meanwhile.
+class SnapshotStore {
+ public:
+  explicit SnapshotStore(SnapshotPtr initial) : current_(std::move(initial)) {}
+  SnapshotPtr acquire() const { return current_.load(std::memory_order_acquire); }
+  void publish(SnapshotPtr next) { current_.store(std::move(next), std::memory_order_release); }
+
+ private:
+  std::atomic<SnapshotPtr> current_;
+};
+
+struct StageTimes {
+  std::uint32_t parse_us = 0, features_us = 0, rules_us = 0, model_us = 0, total_us = 0;
+};
+
+struct ScanOptions {
+  bool contributions = true;   // model explanations (costs a second prediction)
+  bool keep_row = false;       // keep the model's input row (training, eval)
+  bool keep_extracted = false; // keep fields/urls (explain, tests)
+};
+
+struct ScanResult {
+  core::Verdict verdict;
+  std::vector<std::string> rule_hits;   // ids, in rule order
+  std::vector<std::string> anomalies;   // anomaly flag names
+  StageTimes times;
+  std::vector<float> row;               // with keep_row
+  std::unique_ptr<features::Extracted> extracted;  // with keep_extracted
+  std::string error;                    // internal error text, if any
+};
+
+ScanResult scan(const Snapshot& snap, std::string_view raw, const core::Envelope& env,
+                const ScanOptions& opts = {});
+
+// Parse + features only (training uses this before rules/model exist).
+features::Extracted extract_only(std::string_view raw, const core::Envelope& env, const core::Limits& limits);
+
+}  // namespace tamis::engine

@@ -1,0 +1,334 @@
+#include "model/model.hpp"
+
+#include <xgboost/c_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.hpp"
+
+namespace tamis::model {
+namespace {
+
+using json = nlohmann::json;
+
+const char* last_error() { return XGBGetLastError(); }
+
+void check(int rc, const std::string& what) {
+  if (rc != 0) throw core::ConfigError("", 0, what + ": " + last_error());
+}
+
+// XGBoost array-interface description of a dense float32 row-major matrix.
+std::string array_interface(const float* data, std::size_t rows, std::size_t cols) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "{\"data\": [%llu, true], \"shape\": [%zu, %zu], \"typestr\": \"<f4\", \"version\": 3}",
+                static_cast<unsigned long long>(reinterpret_cast<std::uintptr_t>(data)), rows, cols);
+  return buf;
+}
+
+}  // namespace
+
+const std::vector<std::string>& token_feature_names() {
+  static const std::vector<std::string> names = {"tok_sum", "tok_mean", "tok_top_spam", "tok_top_ham", "tok_known"};
+  return names;
+}
+
+void TokenTable::features(const std::vector<std::uint64_t>& tokens, std::vector<float>& out) const {
+  double sum = 0;
+  std::size_t known = 0;
+  // Keep the 10 strongest each way without sorting everything.
+  std::vector<float> pos, neg;
+  pos.reserve(64);
+  neg.reserve(64);
+  for (auto t : tokens) {
+    auto it = weight.find(t);
+    if (it == weight.end()) continue;
+    ++known;
+    float w = it->second;
+    sum += w;
+    (w > 0 ? pos : neg).push_back(w);
+  }
+  auto top_mean = [](std::vector<float>& v, bool largest) {
+    if (v.empty()) return 0.0;
+    std::size_t k = std::min<std::size_t>(10, v.size());
+    if (largest) std::partial_sort(v.begin(), v.begin() + static_cast<long>(k), v.end(), std::greater<float>());
+    else std::partial_sort(v.begin(), v.begin() + static_cast<long>(k), v.end());
+    double s = 0;
+    for (std::size_t i = 0; i < k; ++i) s += v[i];
+    return s / 10.0;  // divided by 10, not k: few strong tokens count for less
+  };
+  out.push_back(static_cast<float>(sum));
+  out.push_back(static_cast<float>(known ? sum / static_cast<double>(known) : 0.0));
+  out.push_back(static_cast<float>(top_mean(pos, true)));
+  out.push_back(static_cast<float>(top_mean(neg, false)));
+  out.push_back(static_cast<float>(tokens.empty() ? 0.0 : static_cast<double>(known) / static_cast<double>(tokens.size())));
+}
+
+TokenTable TokenTable::train(const std::vector<const std::vector<std::uint64_t>*>& docs, const std::vector<int>& labels,
+                             std::size_t min_count, std::size_t max_tokens) {
+  std::unordered_map<std::uint64_t, std::pair<std::uint32_t, std::uint32_t>> counts;  // ham, spam
+  double n_ham = 0, n_spam = 0;
+  for (std::size_t i = 0; i < docs.size(); ++i) {
+    bool spam = labels[i] != 0;
+    (spam ? n_spam : n_ham) += 1;
+    for (auto t : *docs[i]) {
+      auto& c = counts[t];
+      (spam ? c.second : c.first) += 1;
+    }
+  }
+  struct Cand { std::uint64_t t; float w; double strength; };
+  std::vector<Cand> cands;
+  const double a = 1.0;
+  for (const auto& [t, c] : counts) {
+    if (c.first + c.second < min_count) continue;
+    double ps = (c.second + a) / (n_spam + 2 * a), ph = (c.first + a) / (n_ham + 2 * a);
+    double w = std::log(ps) - std::log(ph);
+    w = std::clamp(w, -6.0, 6.0);
+    cands.push_back({t, static_cast<float>(w), std::abs(w) * std::log1p(c.first + c.second)});
+  }
+  if (cands.size() > max_tokens) {
+    std::nth_element(cands.begin(), cands.begin() + static_cast<long>(max_tokens), cands.end(),
+                     [](const Cand& x, const Cand& y) { return x.strength > y.strength; });
+    cands.resize(max_tokens);
+  }
+  TokenTable tt;
+  tt.weight.reserve(cands.size());
+  for (const auto& c : cands) tt.weight.emplace(c.t, c.w);
+  return tt;
+}
+
+Model::~Model() {
+  if (booster_) XGBoosterFree(booster_);
+}
+
+void Model::init_names() {
+  names_ = features::schema().names;
+  for (const auto& n : token_feature_names()) names_.push_back(n);
+  for (const auto& r : rule_features_) names_.push_back("rule:" + r);
+}
+
+std::shared_ptr<const Model> Model::from_parts(const std::string& booster_json, TokenTable tokens,
+                                               std::vector<std::string> rule_features, std::string meta_json) {
+  std::shared_ptr<Model> m(new Model());
+  m->tokens_ = std::move(tokens);
+  m->rule_features_ = std::move(rule_features);
+  m->meta_json_ = std::move(meta_json);
+  m->booster_json_ = booster_json;
+  m->init_names();
+  BoosterHandle h = nullptr;
+  check(XGBoosterCreate(nullptr, 0, &h), "XGBoosterCreate");
+  m->booster_ = h;
+  check(XGBoosterLoadModelFromBuffer(h, booster_json.data(), booster_json.size()), "loading the booster");
+  check(XGBoosterSetParam(h, "nthread", "1"), "nthread");  // one message, one thread
+  bst_ulong nf = 0;
+  check(XGBoosterGetNumFeature(h, &nf), "XGBoosterGetNumFeature");
+  if (nf != m->names_.size())
+    throw core::ConfigError("", 0, "booster has " + std::to_string(nf) + " features, the schema " + std::to_string(m->names_.size()));
+  try {
+    auto j = json::parse(booster_json);
+    m->trees_ = j.at("learner").at("gradient_booster").at("model").at("trees").size();
+  } catch (const std::exception&) {
+    m->trees_ = 0;
+  }
+  return m;
+}
+
+std::shared_ptr<const Model> Model::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw core::ConfigError(path, 0, "cannot open model file");
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::parse_error& e) {
+    throw core::ConfigError(path, 0, std::string("model is not valid JSON: ") + e.what());
+  }
+  try {
+    if (j.value("format", "") != "tamis-model-1") throw core::ConfigError(path, 0, "not a tamis model (format != tamis-model-1)");
+    std::string hash = j.at("schema_hash").get<std::string>();
+    if (hash != features::schema().hash)
+      throw core::ConfigError(path, 0, "model was trained for feature schema " + hash + ", this build extracts " +
+                                           features::schema().hash + ": retrain it with `tamis train`");
+    TokenTable tt;
+    for (const auto& p : j.at("tokens")) tt.weight.emplace(p.at(0).get<std::uint64_t>(), p.at(1).get<float>());
+    auto rf = j.at("rule_features").get<std::vector<std::string>>();
+    std::string meta = j.value("meta", json::object()).dump();
+    return from_parts(j.at("booster").dump(), std::move(tt), std::move(rf), std::move(meta));
+  } catch (const core::ConfigError& e) {
+    if (!e.file().empty()) throw;
+    throw core::ConfigError(path, 0, e.what());
+  } catch (const std::exception& e) {
+    throw core::ConfigError(path, 0, std::string("malformed model: ") + e.what());
+  }
+}
+
+void Model::save(const std::string& path) const {
+  json j;
+  j["format"] = "tamis-model-1";
+  j["schema_hash"] = features::schema().hash;
+  j["feature_names"] = names_;
+  j["rule_features"] = rule_features_;
+  j["meta"] = json::parse(meta_json_);
+  json toks = json::array();
+  std::vector<std::pair<std::uint64_t, float>> sorted(tokens_.weight.begin(), tokens_.weight.end());
+  std::sort(sorted.begin(), sorted.end());
+  for (const auto& [t, w] : sorted) toks.push_back({t, std::round(w * 1e4) / 1e4});
+  j["tokens"] = std::move(toks);
+  j["booster"] = json::parse(booster_json_);
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << j.dump();
+    if (!out) throw core::ConfigError(path, 0, "cannot write model");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw core::ConfigError(path, 0, "cannot rename model into place");
+}
+
+std::vector<int> Model::bind(const rules::CompiledRules& rules) const {
+  std::vector<int> b;
+  b.reserve(rule_features_.size());
+  for (const auto& id : rule_features_) b.push_back(rules.find(id));
+  return b;
+}
+
+std::vector<float> Model::row(const features::Extracted& ex, const rules::RuleHits& hits, const std::vector<int>& binding) const {
+  std::vector<float> r;
+  r.reserve(names_.size());
+  r = ex.vector;
+  tokens_.features(ex.tokens, r);
+  std::size_t base = r.size();
+  r.resize(base + rule_features_.size(), 0.0f);
+  for (std::size_t k = 0; k < binding.size(); ++k)
+    if (binding[k] < 0) r[base + k] = NAN;  // rule gone or renamed locally: missing, not "no hit"
+  for (std::size_t h : hits.hits)
+    for (std::size_t k = 0; k < binding.size(); ++k)
+      if (binding[k] == static_cast<int>(h)) r[base + k] = 1.0f;
+  return r;
+}
+
+bool Model::predict(const std::vector<float>& row, bool contributions, Prediction& out, std::string* error) const {
+  if (row.size() != names_.size()) {
+    if (error) *error = "row has " + std::to_string(row.size()) + " values, model wants " + std::to_string(names_.size());
+    return false;
+  }
+  std::string ai = array_interface(row.data(), 1, row.size());
+  auto run = [&](int type, std::vector<float>& res) {
+    char cfg[256];
+    std::snprintf(cfg, sizeof cfg,
+                  "{\"type\": %d, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, "
+                  "\"strict_shape\": false, \"missing\": NaN, \"cache_id\": 0}", type);
+    const bst_ulong* shape = nullptr;
+    bst_ulong dim = 0;
+    const float* result = nullptr;
+    if (XGBoosterPredictFromDense(booster_, ai.c_str(), cfg, nullptr, &shape, &dim, &result) != 0) {
+      if (error) *error = last_error();
+      return false;
+    }
+    std::size_t n = 1;
+    for (bst_ulong i = 0; i < dim; ++i) n *= shape[i];
+    res.assign(result, result + n);  // the buffer is per-thread and reused: copy now
+    return true;
+  };
+  std::vector<float> res;
+  if (!run(1, res) || res.empty()) return false;
+  out.margin = res[0];
+  out.p_spam = 1.0 / (1.0 + std::exp(-out.margin));
+  out.contributions.clear();
+  if (contributions) {
+    // In-place prediction has no contributions in XGBoost 1.7: go through a
+    // one-row DMatrix (only when explanations are asked for).
+    DMatrixHandle dm = nullptr;
+    if (XGDMatrixCreateFromMat(row.data(), 1, row.size(), NAN, &dm) != 0) {
+      if (error) *error = last_error();
+      return false;
+    }
+    const bst_ulong* shape = nullptr;
+    bst_ulong dim = 0;
+    const float* result = nullptr;
+    const char* cfg = "{\"type\": 3, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, \"strict_shape\": false}";
+    int rc = XGBoosterPredictFromDMatrix(booster_, dm, cfg, &shape, &dim, &result);
+    if (rc == 0) {
+      std::size_t n = 1;
+      for (bst_ulong i = 0; i < dim; ++i) n *= shape[i];
+      res.assign(result, result + n);
+    } else if (error) {
+      *error = last_error();
+    }
+    XGDMatrixFree(dm);
+    if (rc != 0) return false;
+    for (std::size_t i = 0; i + 1 < res.size() && i < names_.size(); ++i)
+      if (res[i] != 0.0f) out.contributions.emplace_back(names_[i], res[i]);
+    std::sort(out.contributions.begin(), out.contributions.end(),
+              [](const auto& a, const auto& b) { return std::abs(a.second) > std::abs(b.second); });
+  }
+  return true;
+}
+
+std::string train_booster(const std::vector<float>& X, std::size_t ncols, const std::vector<float>& y,
+                          const std::vector<float>& vX, const std::vector<float>& vy, const TrainParams& p,
+                          int* best_rounds) {
+  DMatrixHandle dtrain = nullptr, dvalid = nullptr;
+  BoosterHandle b = nullptr;
+  auto cleanup = [&] {
+    if (b) XGBoosterFree(b);
+    if (dtrain) XGDMatrixFree(dtrain);
+    if (dvalid) XGDMatrixFree(dvalid);
+  };
+  try {
+    check(XGDMatrixCreateFromMat(X.data(), y.size(), ncols, NAN, &dtrain), "XGDMatrixCreateFromMat");
+    check(XGDMatrixSetFloatInfo(dtrain, "label", y.data(), y.size()), "labels");
+    bool have_valid = !vy.empty();
+    if (have_valid) {
+      check(XGDMatrixCreateFromMat(vX.data(), vy.size(), ncols, NAN, &dvalid), "validation matrix");
+      check(XGDMatrixSetFloatInfo(dvalid, "label", vy.data(), vy.size()), "validation labels");
+    }
+    DMatrixHandle cache[2] = {dtrain, dvalid};
+    check(XGBoosterCreate(cache, have_valid ? 2 : 1, &b), "XGBoosterCreate");
+    auto set = [&](const char* k, const std::string& v) { check(XGBoosterSetParam(b, k, v.c_str()), k); };
+    set("objective", "binary:logistic");
+    set("eval_metric", "logloss");
+    set("tree_method", "hist");
+    set("max_depth", std::to_string(p.max_depth));
+    set("eta", std::to_string(p.eta));
+    set("subsample", std::to_string(p.subsample));
+    set("colsample_bytree", std::to_string(p.colsample));
+    set("min_child_weight", std::to_string(p.min_child_weight));
+    set("nthread", std::to_string(p.threads));
+    set("seed", std::to_string(p.seed));
+    set("verbosity", "0");
+    double best = 1e300;
+    int best_iter = p.rounds;
+    for (int it = 0; it < p.rounds; ++it) {
+      check(XGBoosterUpdateOneIter(b, it, dtrain), "training");
+      if (!have_valid || p.early_stopping <= 0) continue;
+      const char* names[] = {"valid"};
+      const char* res = nullptr;
+      check(XGBoosterEvalOneIter(b, it, &dvalid, names, 1, &res), "evaluation");
+      const char* colon = std::strrchr(res, ':');
+      double loss = colon ? std::atof(colon + 1) : 0.0;
+      if (loss < best - 1e-7) { best = loss; best_iter = it + 1; }
+      else if (it + 1 - best_iter >= p.early_stopping) break;
+    }
+    if (have_valid && p.early_stopping > 0) {
+      BoosterHandle sliced = nullptr;
+      check(XGBoosterSlice(b, 0, best_iter, 1, &sliced), "slicing to the best round");
+      XGBoosterFree(b);
+      b = sliced;
+    }
+    if (best_rounds) *best_rounds = best_iter;
+    bst_ulong len = 0;
+    const char* buf = nullptr;
+    check(XGBoosterSaveModelToBuffer(b, "{\"format\": \"json\"}", &len, &buf), "saving the booster");
+    std::string out(buf, len);
+    cleanup();
+    return out;
+  } catch (...) {
+    cleanup();
+    throw;
+  }
+}
+
+}  // namespace tamis::model

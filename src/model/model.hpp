@@ -1,0 +1,100 @@
+// model: the XGBoost booster (C API, used only here) plus a token-statistics
+// table, stored together in one JSON file with the feature-schema hash.
+//
+//   auto m = tamis::model::Model::load("models/default.json");  // throws ConfigError
+//   auto row = m->row(extracted, hits, rule_binding);
+//   auto p = m->predict(row, /*contributions=*/true);
+//
+// A Model is immutable after load() and safe to use from many threads at once
+// (tree-model prediction is thread-safe while nobody trains the booster, and
+// every result is copied out of XGBoost's per-thread buffer at once).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "features/features.hpp"
+#include "rules/rules.hpp"
+
+namespace tamis::model {
+
+// Features the token table adds after the structural ones.
+const std::vector<std::string>& token_feature_names();
+
+// Hashed-token log-odds weights (a smoothed naive-Bayes table).
+struct TokenTable {
+  std::unordered_map<std::uint64_t, float> weight;
+  // Appends token_feature_names().size() values for these tokens.
+  void features(const std::vector<std::uint64_t>& tokens, std::vector<float>& out) const;
+  // Builds the table from tokenized documents (label 1 = spam).
+  static TokenTable train(const std::vector<const std::vector<std::uint64_t>*>& docs, const std::vector<int>& labels,
+                          std::size_t min_count = 3, std::size_t max_tokens = 300000);
+};
+
+struct Prediction {
+  double margin = 0;   // log-odds (sum of tree outputs)
+  double p_spam = 0;   // sigmoid(margin)
+  // Approximate per-feature contributions to the margin (Saabas), largest |c| first; bias excluded.
+  std::vector<std::pair<std::string, double>> contributions;
+};
+
+class Model {
+ public:
+  // Loads a tamis model file. Throws core::ConfigError if the file is missing,
+  // malformed, or was built for another feature schema.
+  static std::shared_ptr<const Model> load(const std::string& path);
+  // Wraps an in-memory booster (saved as XGBoost JSON) and its metadata.
+  static std::shared_ptr<const Model> from_parts(const std::string& booster_json, TokenTable tokens,
+                                                 std::vector<std::string> rule_features, std::string meta_json);
+  ~Model();
+  Model(const Model&) = delete;  // owns a booster handle; share the pointer
+  Model& operator=(const Model&) = delete;
+
+  // Full feature names: structural, token, then "rule:<id>".
+  const std::vector<std::string>& feature_names() const { return names_; }
+  const std::vector<std::string>& rule_features() const { return rule_features_; }
+  // For each rule feature, the index of that rule id in `rules`, or -1.
+  std::vector<int> bind(const rules::CompiledRules& rules) const;
+  // The model's input row for one message.
+  std::vector<float> row(const features::Extracted& ex, const rules::RuleHits& hits, const std::vector<int>& binding) const;
+  // Never throws; on an XGBoost error returns false and sets `error`.
+  bool predict(const std::vector<float>& row, bool contributions, Prediction& out, std::string* error = nullptr) const;
+  const std::string& meta_json() const { return meta_json_; }
+  std::size_t trees() const { return trees_; }
+  // Writes the model file (booster + tokens + schema + metadata).
+  void save(const std::string& path) const;
+
+ private:
+  Model() = default;
+  void init_names();
+  void* booster_ = nullptr;
+  TokenTable tokens_;
+  std::vector<std::string> rule_features_;
+  std::vector<std::string> names_;
+  std::string booster_json_;
+  std::string meta_json_ = "{}";
+  std::size_t trees_ = 0;
+};
+
+// Training through the C API (used by `tamis train` and by tests).
+struct TrainParams {
+  int rounds = 300;
+  int max_depth = 5;
+  double eta = 0.1;
+  double subsample = 0.8;
+  double colsample = 0.8;
+  double min_child_weight = 1;
+  int early_stopping = 30;   // rounds without improvement on the validation part; 0 = off
+  int threads = 2;
+  int seed = 42;
+};
+// Trains a binary:logistic booster on dense rows (NaN = missing); returns the
+// booster as XGBoost JSON. `valid_*` may be empty (no early stopping).
+std::string train_booster(const std::vector<float>& X, std::size_t ncols, const std::vector<float>& y,
+                          const std::vector<float>& valid_X, const std::vector<float>& valid_y, const TrainParams& p,
+                          int* best_rounds = nullptr);
+
+}  // namespace tamis::model

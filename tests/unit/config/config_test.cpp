@@ -1,0 +1,75 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "config/config.hpp"
+#include "core/error.hpp"
+#include "support.hpp"
+
+using namespace tamis;
+
+namespace {
+std::string write_tmp(const std::string& text) {
+  static int n = 0;
+  auto p = std::filesystem::temp_directory_path() / ("tamis-cfg-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".yaml");
+  std::ofstream(p) << text;
+  return p.string();
+}
+std::string error_of(const std::string& text) {
+  auto p = write_tmp(text);
+  try {
+    config::load_config(p);
+  } catch (const core::ConfigError& e) {
+    std::filesystem::remove(p);
+    return e.what();
+  }
+  std::filesystem::remove(p);
+  return "";
+}
+}  // namespace
+
+TEST_CASE("config: the shipped tamis.yaml loads and matches the built-in defaults", "[config]") {
+  auto c = config::load_config(test::src_path("config/tamis.yaml"));
+  core::Limits d;
+  CHECK(c.limits.max_scan_bytes == d.max_scan_bytes);
+  CHECK(c.limits.max_mime_parts == d.max_mime_parts);
+  CHECK(c.limits.scan_timeout == d.scan_timeout);
+  CHECK(c.failure.internal_error == core::Action::Accept);
+  CHECK(c.reject_action == core::Action::Reject);
+  CHECK(std::filesystem::exists(c.model_path));
+  CHECK(c.rule_paths.size() == 1);
+}
+
+TEST_CASE("config: an empty file gives the defaults", "[config]") {
+  auto p = write_tmp("");
+  auto c = config::load_config(p);
+  CHECK(c.thresholds.tag == 6.0);
+  std::filesystem::remove(p);
+}
+
+TEST_CASE("config: errors name the file and line", "[config]") {
+  auto e = error_of("limits:\n  max_urls: 10\n  max_ulrs: 5\n");
+  CHECK(e.find(":3:") != std::string::npos);
+  CHECK(e.find("unknown key 'max_ulrs'") != std::string::npos);
+  CHECK(error_of("thresholds:\n  tag: lots\n").find(":2:") != std::string::npos);
+  CHECK(error_of("thresholds: {tag: 10, reject: 5}\n").find("reject must not be below") != std::string::npos);
+  CHECK(error_of("failure:\n  internal_error: shrug\n").find("expected accept") != std::string::npos);
+  CHECK(error_of("limits: {max_mime_parts: 0}\n").find("must be positive") != std::string::npos);
+  CHECK(error_of("limits: [1, 2\n").find("YAML syntax") != std::string::npos);
+  CHECK(error_of("milter: {log: journal}\n").find("syslog or stderr") != std::string::npos);
+}
+
+TEST_CASE("config: relative paths are resolved against the config file's directory", "[config]") {
+  auto p = write_tmp("model: {path: m/x.json}\nrules: {paths: [r], local_dir: l}\n");
+  auto c = config::load_config(p);
+  auto dir = std::filesystem::path(p).parent_path();
+  CHECK(c.model_path == (dir / "m/x.json").string());
+  CHECK(c.rule_paths[0] == (dir / "r").string());
+  CHECK(c.local_rules_dir == (dir / "l").string());
+  std::filesystem::remove(p);
+}
+
+TEST_CASE("config: a missing config file is an error naming it", "[config]") {
+  CHECK_THROWS_WITH(config::load_config("/nonexistent/tamis.yaml"), Catch::Contains("/nonexistent/tamis.yaml"));
+}

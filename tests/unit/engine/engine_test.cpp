@@ -1,0 +1,101 @@
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include "support.hpp"
+
+using namespace tamis;
+
+namespace {
+engine::SnapshotPtr snap_with(config::Config cfg, std::shared_ptr<const model::Model> m, std::uint64_t gen = 1) {
+  auto specs = config::load_rules(cfg);
+  return engine::Snapshot::from_parts(cfg, specs, std::move(m), gen);
+}
+}  // namespace
+
+TEST_CASE("engine: scan gives a verdict with rule hits, reasons and stage times", "[engine]") {
+  auto cfg = test::shipped_config_without_model();
+  auto snap = snap_with(cfg, nullptr);
+  auto r = engine::scan(*snap, test::message("Cheap VIAGRA online!!!", "Buy cheap Viagra and Cialis here. Click here!"), {});
+  CHECK(std::find(r.rule_hits.begin(), r.rule_hits.end(), "SUBJ_PHARMA") != r.rule_hits.end());
+  CHECK(r.verdict.score > 0);
+  CHECK(r.verdict.p_spam == -1);  // no model ran
+  CHECK(r.times.total_us >= r.times.parse_us);
+  CHECK(r.verdict.failure.empty());
+}
+
+TEST_CASE("engine: with a model, its log-odds are added to the score and reasons name features", "[engine]") {
+  auto cfg = test::shipped_config_without_model();
+  cfg.model_enabled = true;
+  auto snap = snap_with(cfg, test::tiny_model({"SUBJ_PHARMA"}));
+  REQUIRE(snap->binding.size() == 1);
+  CHECK(snap->binding[0] == snap->rules->find("SUBJ_PHARMA"));
+  auto r = engine::scan(*snap, test::message("hi", "no links"), {});
+  CHECK(r.verdict.p_spam >= 0);
+  CHECK(r.verdict.score == Approx(r.verdict.rule_points + r.verdict.model_points));
+}
+
+TEST_CASE("engine: a model rule feature whose rule is gone is treated as missing", "[engine]") {
+  auto cfg = test::shipped_config_without_model();
+  cfg.model_enabled = true;
+  auto snap = snap_with(cfg, test::tiny_model({"NO_SUCH_RULE"}));
+  CHECK(snap->binding == std::vector<int>{-1});
+  engine::ScanOptions o;
+  o.keep_row = true;
+  auto r = engine::scan(*snap, test::message("hi", "x"), {}, o);
+  REQUIRE_FALSE(r.row.empty());
+  CHECK(std::isnan(r.row.back()));
+}
+
+TEST_CASE("engine: an expired scan deadline applies the scan_timeout failure action", "[engine][failure]") {
+  auto cfg = test::shipped_config_without_model();
+  cfg.limits.scan_timeout = std::chrono::milliseconds(0);
+  cfg.failure.scan_timeout = core::Action::TempFail;
+  auto snap = snap_with(cfg, nullptr);
+  auto r = engine::scan(*snap, test::message("Cheap VIAGRA", "viagra"), {});
+  CHECK(r.verdict.action == core::Action::TempFail);
+  CHECK(r.verdict.failure == "scan_timeout");
+}
+
+TEST_CASE("engine: a configured but unavailable model applies the model_unavailable action", "[engine][failure]") {
+  auto cfg = test::shipped_config_without_model();
+  cfg.model_enabled = true;
+  cfg.failure.model_unavailable = core::Action::Accept;
+  auto snap = snap_with(cfg, nullptr);
+  auto r = engine::scan(*snap, test::message("Cheap VIAGRA", "viagra viagra"), {});
+  CHECK(r.verdict.action == core::Action::Accept);
+  CHECK(r.verdict.failure == "model_unavailable");
+}
+
+TEST_CASE("engine: the snapshot store swaps atomically and a pinned snapshot stays alive", "[engine][reload]") {
+  auto cfg = test::shipped_config_without_model();
+  engine::SnapshotStore store(snap_with(cfg, nullptr, 1));
+  auto pinned = store.acquire();
+  std::atomic<bool> stop{false};
+  std::atomic<int> scans{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t)
+    readers.emplace_back([&] {
+      while (!stop) {
+        auto s = store.acquire();
+        auto r = engine::scan(*s, test::message("x", "hello"), {});
+        if (r.verdict.failure.empty()) ++scans;
+      }
+    });
+  for (std::uint64_t g = 2; g < 30; ++g) store.publish(snap_with(cfg, nullptr, g));
+  stop = true;
+  for (auto& t : readers) t.join();
+  CHECK(store.acquire()->generation == 29);
+  CHECK(pinned->generation == 1);
+  CHECK(engine::scan(*pinned, test::message("x", "y"), {}).verdict.failure.empty());
+  CHECK(scans > 0);
+}
+
+TEST_CASE("engine: the shipped config with the shipped model builds a snapshot", "[engine][shipped]") {
+  auto snap = engine::Snapshot::build(test::src_path("config/tamis.yaml"));
+  CHECK(snap->model);
+  CHECK(snap->rules->rules().size() >= 40);
+  auto r = engine::scan(*snap, test::message("Meeting notes", "Hi Bob, the notes from today are below. Alice"), {});
+  CHECK(r.verdict.action == core::Action::Accept);
+  CHECK(r.verdict.p_spam >= 0);
+}

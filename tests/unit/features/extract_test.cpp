@@ -1,0 +1,175 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "features/features.hpp"
+#include "features/html.hpp"
+#include "features/urls.hpp"
+#include "support.hpp"
+
+using namespace tamis;
+using features::F;
+using features::idx;
+
+namespace {
+features::Extracted X(const std::string& raw, core::Envelope env = {}, core::Limits lim = {}) {
+  auto m = mime::parse(raw, lim, core::Deadline::never());
+  return features::extract(m, env, lim, core::Deadline::never());
+}
+bool has_value(const features::Extracted& e, const std::string& field, const std::string& v) {
+  auto* vals = e.fields.get(field);
+  return vals && std::find(vals->begin(), vals->end(), v) != vals->end();
+}
+}  // namespace
+
+TEST_CASE("features: the schema has at least 60 named structural features and a stable hash", "[features]") {
+  const auto& s = features::schema();
+  CHECK(s.names.size() == features::kFeatureCount);
+  CHECK(s.names.size() >= 60);
+  CHECK(s.hash.size() == 16);
+  CHECK(s.names[idx(F::url_count)] == "url_count");
+}
+
+TEST_CASE("features: HTML is rendered to visible text with a real parser; hidden text is counted, not shown", "[features]") {
+  auto h = features::html_to_text(
+      "<html><head><style>p{}</style><script>var x=1;</script></head><body><p>Hello <b>world</b></p>"
+      "<div style='display: none'>hashbuster words</div><a href='http://evil.example/x'>www.paypal.com</a>"
+      "<img src='a.gif'><!-- c --></body></html>",
+      1 << 20, 100);
+  CHECK(h.text.find("Hello world") != std::string::npos);
+  CHECK(h.text.find("hashbuster") == std::string::npos);
+  CHECK(h.text.find("var x") == std::string::npos);
+  CHECK(h.hidden_chars == std::string("hashbuster words").size());
+  REQUIRE(h.links.size() == 1);
+  CHECK(h.links[0].href == "http://evil.example/x");
+  CHECK(h.links[0].text == "www.paypal.com");
+  CHECK(h.images == 1);
+  CHECK(h.scripts == 1);
+  CHECK(h.comments == 1);
+}
+
+TEST_CASE("features: URLs get hosts and registrable domains from the Public Suffix List", "[features]") {
+  auto u = features::parse_url("http://mail.example.co.uk:8080/path?q=1");
+  REQUIRE(u);
+  CHECK(u->host == "mail.example.co.uk");
+  CHECK(u->domain == "example.co.uk");
+  CHECK(u->odd_port);
+  auto ip = features::parse_url("http://192.0.2.1/login");
+  REQUIRE(ip);
+  CHECK(ip->ip_literal);
+  auto ui = features::parse_url("http://www.paypal.com@evil.example/");
+  REQUIRE(ui);
+  CHECK(ui->userinfo);
+  CHECK(ui->domain == "evil.example");
+  auto sh = features::parse_url("https://bit.ly/abc");
+  REQUIRE(sh);
+  CHECK(sh->shortener);
+  auto pc = features::parse_url("http://xn--pypal-4ve.com/");
+  REQUIRE(pc);
+  CHECK(pc->punycode);
+  CHECK_FALSE(features::parse_url("javascript:alert(1)"));
+}
+
+TEST_CASE("features: URLs are found in plain text and trailing punctuation is dropped", "[features]") {
+  auto v = features::find_urls_in_text("see http://a.example/x, and www.b.example. Also (https://c.example/y).", 10);
+  CHECK(v == std::vector<std::string>{"http://a.example/x", "http://www.b.example", "https://c.example/y"});
+}
+
+TEST_CASE("features: link text naming another domain than its href is counted", "[features]") {
+  auto e = X(test::message("x", "<a href=\"http://evil.example/login\">https://www.paypal.com/</a>", {}, "text/html"));
+  CHECK(e.vector[idx(F::url_text_mismatch)] == 1);
+  auto ok = X(test::message("x", "<a href=\"https://www.paypal.com/x\">www.paypal.com</a>", {}, "text/html"));
+  CHECK(ok.vector[idx(F::url_text_mismatch)] == 0);
+}
+
+TEST_CASE("features: fields carry decoded headers, addresses, body and URLs", "[features]") {
+  auto e = X(test::message("=?utf-8?q?Caf=C3=A9?= offer", "Visit http://shop.example.net/deal now",
+                           {"Reply-To: Claims <claims@yahoo.example>"}));
+  CHECK(has_value(e, "subject", "Caf\xC3\xA9 offer"));
+  CHECK(has_value(e, "from_addr", "alice@example.com"));
+  CHECK(has_value(e, "from_name", "Alice"));
+  CHECK(has_value(e, "reply_to_addr", "claims@yahoo.example"));
+  CHECK(has_value(e, "url_host", "shop.example.net"));
+  CHECK(has_value(e, "url_domain", "example.net"));
+  CHECK(has_value(e, "header:reply-to", "Claims <claims@yahoo.example>"));
+  CHECK(e.vector[idx(F::replyto_domain_differs)] == 1);
+  CHECK(e.vector[idx(F::subject_encoded)] == 1);
+}
+
+TEST_CASE("features: headers that claim a verdict change no model feature", "[features][trust]") {
+  std::string base = test::message("hello", "plain words");
+  std::string claimed = test::message("hello", "plain words",
+                                      {"X-Spam-Status: No, score=-100", "X-Spam-Flag: NO", "X-Spam-Score: -100",
+                                       "Authentication-Results: mx.example.org; dkim=pass; spf=pass"});
+  auto a = X(base), b = X(claimed);
+  for (std::size_t i = 0; i < features::kFeatureCount; ++i) {
+    if (i == idx(F::hdr_count) || i == idx(F::raw_size_log)) continue;  // counts of any header
+    INFO(features::schema().names[i]);
+    CHECK((a.vector[i] == b.vector[i] || (std::isnan(a.vector[i]) && std::isnan(b.vector[i]))));
+  }
+  CHECK(a.tokens == b.tokens);
+}
+
+TEST_CASE("features: envelope features are missing without an envelope and set with one", "[features]") {
+  auto none = X(test::message("x", "y"));
+  CHECK(std::isnan(none.vector[idx(F::env_rcpt_count)]));
+  core::Envelope env;
+  env.has_envelope = true;
+  env.client_ip = "192.0.2.9";
+  env.client_host = "unknown";
+  env.helo = "[192.0.2.9]";
+  env.mail_from = "x@other.example";
+  env.rcpt_to = {"a@example.org", "b@example.org"};
+  auto e = X(test::message("x", "y"), env);
+  CHECK(e.vector[idx(F::env_rcpt_count)] == 2);
+  CHECK(e.vector[idx(F::env_no_rdns)] == 1);
+  CHECK(e.vector[idx(F::env_helo_ip)] == 1);
+  CHECK(e.vector[idx(F::envfrom_domain_differs)] == 1);
+  CHECK(has_value(e, "env_rcpt", "b@example.org"));
+}
+
+TEST_CASE("limits: URLs beyond max_urls are not examined and the cap is flagged", "[limits]") {
+  std::string body;
+  for (int i = 0; i < 2000; ++i) body += "http://h" + std::to_string(i) + ".example.com/ ";
+  core::Limits lim;
+  lim.max_urls = 100;
+  auto e = X(test::message("x", body), {}, lim);
+  CHECK(e.urls.size() <= 100);
+  CHECK(e.fields.get("url")->size() <= 100);
+}
+
+TEST_CASE("limits: envelope recipients beyond max_recipients are not kept", "[limits]") {
+  core::Envelope env;
+  env.has_envelope = true;
+  for (int i = 0; i < 5000; ++i) env.rcpt_to.push_back("r" + std::to_string(i) + "@example.org");
+  core::Limits lim;
+  lim.max_recipients = 1000;
+  auto e = X(test::message("x", "y"), env, lim);
+  CHECK(e.fields.get("env_rcpt")->size() == 1000);
+}
+
+TEST_CASE("limits: distinct tokens stop at max_tokens", "[limits]") {
+  std::string body;
+  for (int i = 0; i < 20000; ++i) body += "w" + std::to_string(i) + " ";
+  core::Limits lim;
+  lim.max_tokens = 500;
+  auto e = X(test::message("x", body), {}, lim);
+  CHECK(e.tokens.size() <= 500);
+}
+
+TEST_CASE("limits: a field value longer than max_field_bytes is cut before rules see it", "[limits]") {
+  core::Limits lim;
+  lim.max_field_bytes = 1000;
+  auto e = X(test::message("x", std::string(50000, 'q')), {}, lim);
+  CHECK(e.fields.get("body")->at(0).size() <= 1000);
+}
+
+TEST_CASE("features: attachments give executable, double-extension and zip-member features", "[features]") {
+  auto e = X(test::with_attachment("invoice.pdf.exe", "application/octet-stream", "MZ fake"));
+  CHECK(e.vector[idx(F::att_exec)] == 1);
+  CHECK(e.vector[idx(F::att_double_ext)] == 1);
+  auto z = X(test::with_attachment("a.zip", "application/zip", test::zip_of({"run.js"})));
+  CHECK(z.vector[idx(F::att_archive)] == 1);
+  CHECK(z.vector[idx(F::att_archive_exec)] == 1);
+  CHECK(has_value(z, "attachment_member", "run.js"));
+}

@@ -1,0 +1,189 @@
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "mime/message.hpp"
+#include "support.hpp"
+
+using namespace tamis;
+using mime::Anomaly;
+
+namespace {
+mime::ParsedMessage P(const std::string& raw, core::Limits lim = {}) { return mime::parse(raw, lim, core::Deadline::never()); }
+std::string all_text(const mime::ParsedMessage& m) {
+  std::string s;
+  for (const auto& t : m.texts) s += t.text;
+  return s;
+}
+}  // namespace
+
+TEST_CASE("mime: a plain message gives headers and text, CRLF or LF", "[mime]") {
+  for (std::string eol : {"\r\n", "\n"}) {
+    std::string raw = "From: Alice <a@example.com>" + eol + "Subject: hello" + eol + " world" + eol + eol + "Body line" + eol;
+    auto m = P(raw);
+    REQUIRE(m.header("subject"));
+    CHECK(m.header("subject")->value == "hello world");
+    CHECK(all_text(m).find("Body line") != std::string::npos);
+    CHECK(m.anomalies.none());
+  }
+}
+
+TEST_CASE("mime: a leading mbox From line is skipped", "[mime]") {
+  auto m = P("From alice@example.com Thu Nov 26 10:00:00 2026\nSubject: hi\n\nbody\n");
+  REQUIRE(m.header("subject"));
+  CHECK(m.header("subject")->value == "hi");
+}
+
+TEST_CASE("mime: RFC 2047 words are decoded to UTF-8", "[mime]") {
+  auto m = P("Subject: =?iso-8859-1?q?caf=E9?= =?utf-8?B?w6l0w6k=?=\nFrom: =?UTF-8?Q?J=C3=BCrgen?= <j@example.de>\n\nx\n");
+  CHECK(m.header("subject")->value == "caf\xC3\xA9\xC3\xA9t\xC3\xA9");
+  CHECK(m.header("from")->value == "J\xC3\xBCrgen <j@example.de>");
+  CHECK(m.encoded_words == 3);
+}
+
+TEST_CASE("mime: quoted-printable and base64 bodies are decoded and converted from their charset", "[mime]") {
+  auto m = P(test::message("x", "caf=E9 au lait=\r\n continues", {"Content-Transfer-Encoding: quoted-printable"},
+                           "text/plain; charset=iso-8859-1"));
+  CHECK(all_text(m).find("caf\xC3\xA9 au lait continues") != std::string::npos);
+  auto b = P(test::message("x", test::base64("hello base64 world"), {"Content-Transfer-Encoding: base64"}));
+  CHECK(all_text(b).find("hello base64 world") != std::string::npos);
+  CHECK_FALSE(b.has(Anomaly::BadBase64));
+}
+
+TEST_CASE("mime: multipart/alternative gives both parts and marks them", "[mime]") {
+  std::string body = "--b1\r\nContent-Type: text/plain\r\n\r\nplain text\r\n--b1\r\nContent-Type: text/html\r\n\r\n<p>html text</p>\r\n--b1--\r\n";
+  auto m = P(test::message("x", body, {}, "multipart/alternative; boundary=b1"));
+  REQUIRE(m.texts.size() == 2);
+  CHECK_FALSE(m.texts[0].html);
+  CHECK(m.texts[1].html);
+  CHECK(m.texts[1].in_alternative);
+  CHECK(m.parts == 3);
+  CHECK(m.anomalies.none());
+}
+
+TEST_CASE("mime: an unterminated multipart is flagged and its parts still read", "[mime][malformed]") {
+  std::string body = "--b1\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsecond part never closed\r\n";
+  auto m = P(test::message("x", body, {}, "multipart/mixed; boundary=b1"));
+  CHECK(m.has(Anomaly::UnterminatedMultipart));
+  CHECK(all_text(m).find("second part never closed") != std::string::npos);
+}
+
+TEST_CASE("mime: a multipart whose boundary is missing is flagged and its body kept as text", "[mime][malformed]") {
+  auto none = P(test::message("x", "just text, no parts", {}, "multipart/mixed"));
+  CHECK(none.has(Anomaly::MissingBoundary));
+  CHECK(all_text(none).find("just text") != std::string::npos);
+  auto never = P(test::message("x", "--other\r\n\r\nx\r\n", {}, "multipart/mixed; boundary=abc"));
+  CHECK(never.has(Anomaly::MissingBoundary));
+}
+
+TEST_CASE("mime: a boundary that is a prefix of another line is not a delimiter", "[mime]") {
+  std::string body = "--b\r\nContent-Type: text/plain\r\n\r\n--bx is not a boundary\r\n--b--\r\n";
+  auto m = P(test::message("x", body, {}, "multipart/mixed; boundary=b"));
+  CHECK(all_text(m).find("--bx is not a boundary") != std::string::npos);
+  CHECK(m.anomalies.none());
+}
+
+TEST_CASE("mime: bad base64 is flagged and decoding goes on", "[mime][malformed]") {
+  auto m = P(test::message("x", "aGVsbG8*!gd29ybGQ=", {"Content-Transfer-Encoding: base64"}));
+  CHECK(m.has(Anomaly::BadBase64));
+}
+
+TEST_CASE("mime: bad quoted-printable is flagged", "[mime][malformed]") {
+  auto m = P(test::message("x", "a =ZZ b", {"Content-Transfer-Encoding: quoted-printable"}));
+  CHECK(m.has(Anomaly::BadQuotedPrintable));
+}
+
+TEST_CASE("mime: an unknown charset is flagged and the text kept as valid UTF-8", "[mime][malformed]") {
+  auto m = P(test::message("x", "hello \xFF\xFE world", {"Content-Transfer-Encoding: 8bit"}, "text/plain; charset=x-nonexistent-42"));
+  CHECK(m.has(Anomaly::UnknownCharset));
+  CHECK(mime::valid_utf8(all_text(m)));
+  CHECK(all_text(m).find("world") != std::string::npos);
+}
+
+TEST_CASE("mime: bytes invalid in the declared charset are replaced and flagged", "[mime][malformed]") {
+  auto m = P(test::message("x", "ok \xC3( bad", {"Content-Transfer-Encoding: 8bit"}, "text/plain; charset=utf-8"));
+  CHECK(m.has(Anomaly::BadCharsetData));
+  CHECK(mime::valid_utf8(all_text(m)));
+}
+
+TEST_CASE("mime: 8-bit bytes in a 7bit part are flagged", "[mime][malformed]") {
+  auto m = P("Subject: x\n\ncaf\xC3\xA9\n");
+  CHECK(m.has(Anomaly::Undeclared8bit));
+}
+
+TEST_CASE("mime: invalid UTF-8 in headers is flagged and sanitised", "[mime][malformed]") {
+  auto m = P("Subject: caf\xE9 \xFF\xFE\nFrom: a@example.com\n\nx\n");
+  CHECK(m.has(Anomaly::InvalidUtf8Header));
+  REQUIRE(m.header("subject"));
+  CHECK(mime::valid_utf8(m.header("subject")->value));
+  CHECK(m.header_8bit);
+}
+
+TEST_CASE("mime: NUL bytes are flagged and do not cut the message", "[mime][malformed]") {
+  std::string raw = test::message("x", std::string("before\0after", 12));
+  auto m = P(raw);
+  CHECK(m.has(Anomaly::NulBytes));
+  CHECK(all_text(m).find("after") != std::string::npos);
+}
+
+TEST_CASE("mime: a header line without a colon ends the header and is flagged", "[mime][malformed]") {
+  auto m = P("From: a@example.com\nthis is not a header\nSubject: x\n\nbody\n");
+  CHECK(m.has(Anomaly::BadHeaderSyntax));
+  CHECK(m.header("from"));
+}
+
+TEST_CASE("mime: duplicate From or Subject is flagged", "[mime][malformed]") {
+  auto m = P("From: a@example.com\nFrom: b@example.com\nSubject: x\n\nbody\n");
+  CHECK(m.has(Anomaly::DuplicateHeader));
+}
+
+TEST_CASE("mime: a 100-deep nesting is cut at the depth limit and flagged", "[mime][malformed]") {
+  std::string raw = "Subject: deep\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b0\n\n";
+  std::string tail;
+  for (int i = 1; i <= 100; ++i) {
+    raw += "--b" + std::to_string(i - 1) + "\nContent-Type: multipart/mixed; boundary=b" + std::to_string(i) + "\n\n";
+    tail = "--b" + std::to_string(i - 1) + "--\n" + tail;
+  }
+  raw += "--b100\nContent-Type: text/plain\n\ninnermost\n--b100--\n" + tail;
+  core::Limits lim;
+  auto m = P(raw, lim);
+  CHECK(m.has(Anomaly::DepthLimit));
+  CHECK(m.max_depth <= lim.max_mime_depth);
+}
+
+TEST_CASE("mime: attachments are described with declared and sniffed type and zip members", "[mime]") {
+  auto m = P(test::with_attachment("invoice.pdf.exe", "application/octet-stream", "MZ\x90\x00 fake program"));
+  REQUIRE(m.attachments.size() == 1);
+  CHECK(m.attachments[0].filename == "invoice.pdf.exe");
+  CHECK(m.attachments[0].sniffed_type == "exe");
+  CHECK(m.attachments[0].declared_type == "application/octet-stream");
+  auto z = P(test::with_attachment("docs.zip", "application/zip", test::zip_of({"readme.txt", "setup.exe"})));
+  REQUIRE(z.attachments.size() == 1);
+  CHECK(z.attachments[0].sniffed_type == "zip");
+  CHECK(z.attachments[0].archive_members == std::vector<std::string>{"readme.txt", "setup.exe"});
+}
+
+TEST_CASE("mime: RFC 2231 and RFC 2047 file names are decoded", "[mime]") {
+  std::string body = "--B\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename*=utf-8''r%C3%A9sum%C3%A9.pdf\r\n\r\nx\r\n--B--";
+  auto m = P(test::message("x", body, {}, "multipart/mixed; boundary=B"));
+  REQUIRE(m.attachments.size() == 1);
+  CHECK(m.attachments[0].filename == "r\xC3\xA9sum\xC3\xA9.pdf");
+}
+
+TEST_CASE("mime: an attached message/rfc822 is parsed one level down", "[mime]") {
+  std::string body = "--B\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body text\r\n--B--";
+  auto m = P(test::message("outer", body, {}, "multipart/mixed; boundary=B"));
+  CHECK(all_text(m).find("inner body text") != std::string::npos);
+  CHECK(m.max_depth == 2);
+}
+
+TEST_CASE("mime: garbage in, no crash, a parsed message out", "[mime][malformed]") {
+  std::mt19937 rng(1234);
+  for (int i = 0; i < 300; ++i) {
+    std::string raw(static_cast<std::size_t>(rng() % 4000), '\0');
+    for (auto& c : raw) c = static_cast<char>(rng() % 256);
+    if (i % 3 == 0) raw = "Content-Type: multipart/mixed; boundary=a\n\n--a\n" + raw;
+    auto m = P(raw);
+    CHECK(m.raw_size == raw.size());
+  }
+}

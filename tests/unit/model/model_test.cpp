@@ -1,0 +1,143 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/error.hpp"
+#include "model/model.hpp"
+#include "support.hpp"
+
+using namespace tamis;
+
+namespace {
+std::vector<float> row_with_urls(const model::Model& m, float urls) {
+  std::vector<float> r(m.feature_names().size(), 1.0f);
+  r[features::idx(features::F::url_count)] = urls;
+  return r;
+}
+std::string tmp(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("tamis-" + std::to_string(::getpid()) + "-" + name)).string();
+}
+}  // namespace
+
+TEST_CASE("model: a model trained through the C API learns its signal", "[model]") {
+  auto m = test::tiny_model();
+  model::Prediction lo, hi;
+  REQUIRE(m->predict(row_with_urls(*m, 1), false, lo));
+  REQUIRE(m->predict(row_with_urls(*m, 9), false, hi));
+  CHECK(lo.p_spam < 0.3);
+  CHECK(hi.p_spam > 0.7);
+  CHECK(hi.margin > lo.margin);
+  CHECK(std::abs(hi.p_spam - 1 / (1 + std::exp(-hi.margin))) < 1e-9);
+}
+
+TEST_CASE("model: contributions name features and sum to the margin with the bias", "[model]") {
+  auto m = test::tiny_model();
+  model::Prediction p;
+  REQUIRE(m->predict(row_with_urls(*m, 9), true, p));
+  REQUIRE_FALSE(p.contributions.empty());
+  CHECK(p.contributions[0].first == "url_count");
+  CHECK(p.contributions[0].second > 0);
+}
+
+TEST_CASE("model: save and load give the same predictions", "[model]") {
+  auto m = test::tiny_model({"RULE_A"});
+  auto path = tmp("m.json");
+  m->save(path);
+  auto back = model::Model::load(path);
+  CHECK(back->feature_names() == m->feature_names());
+  CHECK(back->rule_features() == std::vector<std::string>{"RULE_A"});
+  for (float u : {0.f, 3.f, 6.f, 9.f}) {
+    model::Prediction a, b;
+    REQUIRE(m->predict(row_with_urls(*m, u), false, a));
+    REQUIRE(back->predict(row_with_urls(*back, u), false, b));
+    CHECK(a.margin == Approx(b.margin));
+  }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("model: a model built for another feature schema is refused", "[model]") {
+  auto m = test::tiny_model();
+  auto path = tmp("old.json");
+  m->save(path);
+  nlohmann::json j;
+  {
+    std::ifstream in(path);
+    in >> j;
+  }
+  j["schema_hash"] = "0000000000000000";
+  {
+    std::ofstream(path) << j.dump();
+  }
+  try {
+    model::Model::load(path);
+    FAIL("loaded a model with a foreign schema");
+  } catch (const core::ConfigError& e) {
+    CHECK(std::string(e.what()).find("feature schema") != std::string::npos);
+    CHECK(std::string(e.what()).find(path) != std::string::npos);
+  }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("model: a missing or malformed model file is refused with its path", "[model]") {
+  CHECK_THROWS_AS(model::Model::load("/nonexistent/model.json"), core::ConfigError);
+  auto path = tmp("bad.json");
+  std::ofstream(path) << "{ not json";
+  CHECK_THROWS_WITH(model::Model::load(path), Catch::Contains(path));
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("model: a row of the wrong width is an error, not a crash", "[model]") {
+  auto m = test::tiny_model();
+  model::Prediction p;
+  std::string err;
+  CHECK_FALSE(m->predict(std::vector<float>(3, 0.f), false, p, &err));
+  CHECK(err.find("model wants") != std::string::npos);
+}
+
+TEST_CASE("model: concurrent predictions from many threads agree with one thread", "[model][threads]") {
+  auto m = test::tiny_model();
+  std::vector<double> expected;
+  for (int i = 0; i < 50; ++i) {
+    model::Prediction p;
+    REQUIRE(m->predict(row_with_urls(*m, static_cast<float>(i % 10)), true, p));
+    expected.push_back(p.margin);
+  }
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      for (int round = 0; round < 20; ++round)
+        for (int i = 0; i < 50; ++i) {
+          model::Prediction p;
+          if (!m->predict(row_with_urls(*m, static_cast<float>(i % 10)), round % 2 == 0, p) || p.margin != expected[static_cast<std::size_t>(i)])
+            ++mismatches;
+        }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(mismatches == 0);
+}
+
+TEST_CASE("model: the token table scores spam words positive and ham words negative", "[model]") {
+  std::vector<std::vector<std::uint64_t>> docs;
+  std::vector<int> labels;
+  for (int i = 0; i < 40; ++i) {
+    docs.push_back({features::token_hash("b:", "viagra"), features::token_hash("b:", "the")});
+    labels.push_back(1);
+    docs.push_back({features::token_hash("b:", "meeting"), features::token_hash("b:", "the")});
+    labels.push_back(0);
+  }
+  std::vector<const std::vector<std::uint64_t>*> ptrs;
+  for (auto& d : docs) ptrs.push_back(&d);
+  auto tt = model::TokenTable::train(ptrs, labels);
+  CHECK(tt.weight.at(features::token_hash("b:", "viagra")) > 2);
+  CHECK(tt.weight.at(features::token_hash("b:", "meeting")) < -2);
+  CHECK(std::abs(tt.weight.at(features::token_hash("b:", "the"))) < 0.1);
+  std::vector<float> out;
+  tt.features({features::token_hash("b:", "viagra")}, out);
+  REQUIRE(out.size() == model::token_feature_names().size());
+  CHECK(out[0] > 2);
+}
