@@ -2,7 +2,7 @@
 // thread, after a warm-up pass. Reports messages/s, µs per message (p50, p99)
 // in total and per stage, and the process's peak RSS.
 //
-//   tamis_bench [-c config/tamis.yaml] [--passes N] [--no-contrib] DIR|FILE...
+//   tamis_bench [-c config/tamis.yaml] [--passes N] [--explain-all|--no-explain] DIR|FILE...
 //
 // It reports numbers; it asserts nothing (targets are checked by reading them).
 #include <sys/resource.h>
@@ -32,17 +32,18 @@ static double pct(std::vector<std::uint32_t> v, double p) {
 int main(int argc, char** argv) {
   std::string cfg = "config/tamis.yaml";
   int passes = 3;
-  bool contrib = true;
+  engine::Explain explain = engine::Explain::NonAccept;
   std::vector<std::string> inputs;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-c" && i + 1 < argc) cfg = argv[++i];
     else if (a == "--passes" && i + 1 < argc) passes = std::atoi(argv[++i]);
-    else if (a == "--no-contrib") contrib = false;
+    else if (a == "--explain-all") explain = engine::Explain::Always;
+    else if (a == "--no-explain") explain = engine::Explain::Never;
     else inputs.push_back(a);
   }
   if (inputs.empty()) {
-    std::fprintf(stderr, "usage: tamis_bench [-c CONFIG] [--passes N] [--no-contrib] DIR|FILE...\n");
+    std::fprintf(stderr, "usage: tamis_bench [-c CONFIG] [--passes N] [--explain-all|--no-explain] DIR|FILE...\n");
     return 2;
   }
   auto snap = engine::Snapshot::build(cfg);
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
     }
   }
   engine::ScanOptions opts;
-  opts.contributions = contrib;
+  opts.explain = explain;
   for (const auto& m : msgs) engine::scan(*snap, m, {}, opts);  // warm-up: RE2 DFA caches, iconv, PSL
 
   std::vector<std::uint32_t> total, parse, feat, rules, model;
@@ -90,8 +91,9 @@ int main(int argc, char** argv) {
     return v.empty() ? 0.0 : s / static_cast<double>(v.size());
   };
   std::printf("tamis engine benchmark (1 thread)\n");
-  std::printf("corpus: %zu messages, %.1f MB; %d passes after 1 warm-up pass; contributions %s\n", msgs.size(),
-              static_cast<double>(bytes) / 1e6, passes, contrib ? "on" : "off");
+  std::printf("corpus: %zu messages, %.1f MB; %d passes after 1 warm-up pass; contributions: %s\n", msgs.size(),
+              static_cast<double>(bytes) / 1e6, passes,
+              explain == engine::Explain::Always ? "always" : explain == engine::Explain::Never ? "never" : "non-accepted mail (tamisd default)");
   std::printf("rules: %zu, model: %zu trees, %zu features\n", snap->rules->rules().size(),
               snap->model ? snap->model->trees() : 0, snap->model ? snap->model->feature_names().size() : 0);
   std::printf("throughput: %.0f messages/s (%.1f µs/message wall)\n", static_cast<double>(n) / secs, secs * 1e6 / static_cast<double>(n));

@@ -141,7 +141,9 @@ int main(int argc, char** argv) {
           rc = 1;
           continue;
         }
-        auto r = engine::scan(*snap, raw, core::Envelope{});
+        engine::ScanOptions opts;
+        opts.explain = engine::Explain::Always;  // the line shows the top model contributions
+        auto r = engine::scan(*snap, raw, core::Envelope{}, opts);
         std::string line = as_json ? cli::dump(cli::result_json(f, r)) : cli::result_line(f, r);
         std::fwrite(line.data(), 1, line.size(), stdout);
         std::fputc('\n', stdout);

@@ -71,7 +71,7 @@ std::vector<Example> extract_all(const engine::Snapshot& snap, const std::vector
   std::atomic<std::size_t> next{0}, done{0};
   auto work = [&] {
     engine::ScanOptions o;
-    o.contributions = false;
+    o.explain = engine::Explain::Never;
     o.keep_extracted = true;
     for (std::size_t i; (i = next++) < labels.size();) {
       Example& e = ex[i];

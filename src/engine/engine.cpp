@@ -91,7 +91,11 @@ ScanResult scan(const Snapshot& snap, std::string_view raw, const core::Envelope
       t0 = Clock::now();
       auto row = snap.model->row(*ex, hits, snap.binding);
       std::string err;
-      have_pred = snap.model->predict(row, opts.contributions, pred, &err);
+      have_pred = snap.model->predict(row, opts.explain == Explain::Always, pred, &err);
+      if (have_pred && opts.explain == Explain::NonAccept) {
+        auto v = policy::decide(snap.rules->rules(), hits, &pred, snap.policy);
+        if (v.action != core::Action::Accept) have_pred = snap.model->predict(row, true, pred, &err);
+      }
       if (!have_pred) r.error = "model: " + err;
       if (opts.keep_row) r.row = std::move(row);
       r.times.model_us = us_since(t0);

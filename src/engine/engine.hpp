@@ -60,8 +60,13 @@ struct StageTimes {
   std::uint32_t parse_us = 0, features_us = 0, rules_us = 0, model_us = 0, total_us = 0;
 };
 
+// When to compute the model's per-feature contributions (the "why" of a
+// verdict). They cost a second, slower prediction, so by default only mail
+// that is not simply accepted gets them.
+enum class Explain { Never, NonAccept, Always };
+
 struct ScanOptions {
-  bool contributions = true;   // model explanations (costs a second prediction)
+  Explain explain = Explain::NonAccept;
   bool keep_row = false;       // keep the model's input row (training, eval)
   bool keep_extracted = false; // keep fields/urls (explain, tests)
 };

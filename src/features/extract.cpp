@@ -7,21 +7,15 @@
 
 #include "features/features.hpp"
 #include "features/html.hpp"
+#include "core/strings.hpp"
 
 namespace tamis::features {
+
+using core::lower;
+using core::trim;
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 struct Address {
   std::string name;
@@ -63,7 +57,7 @@ std::string email_domain(std::string_view addr) {
   std::size_t at = addr.rfind('@');
   if (at == std::string_view::npos) return {};
   std::string_view d = addr.substr(at + 1);
-  while (!d.empty() && (d.back() == '>' || std::isspace(static_cast<unsigned char>(d.back())))) d.remove_suffix(1);
+  while (!d.empty() && (d.back() == '>' || core::is_space(d.back()))) d.remove_suffix(1);
   return registrable_domain(lower(d));
 }
 
@@ -97,7 +91,7 @@ std::optional<long long> parse_date(std::string_view v, bool* odd_tz) {
   long long t = static_cast<long long>(timegm(&tm));
   std::string z = zone;
   int off_min = 0;
-  if (!z.empty() && (z[0] == '+' || z[0] == '-') && z.size() >= 5 && std::isdigit(static_cast<unsigned char>(z[1]))) {
+  if (!z.empty() && (z[0] == '+' || z[0] == '-') && z.size() >= 5 && core::is_digit(z[1])) {
     int v2 = std::atoi(z.substr(1, 4).c_str());
     off_min = (v2 / 100) * 60 + v2 % 100;
     if (z[0] == '-') off_min = -off_min;
@@ -127,7 +121,7 @@ CharStats char_stats(std::string_view s) {
   std::size_t wlen = 0;
   for (char ch : s) {
     unsigned char u = static_cast<unsigned char>(ch);
-    if (std::isspace(u)) {
+    if (core::is_space(static_cast<char>(u))) {
       if (wlen) { ++c.words; if (wlen > 25) ++c.long_words; }
       wlen = 0;
       continue;
@@ -135,9 +129,9 @@ CharStats char_stats(std::string_view s) {
     ++c.total;
     ++wlen;
     if (u >= 0x80) { if ((u & 0xC0) != 0x80) ++c.non_ascii; continue; }
-    if (std::isalpha(u)) { ++c.letters; if (std::isupper(u)) ++c.upper; }
-    else if (std::isdigit(u)) ++c.digits;
-    else if (std::ispunct(u)) { ++c.punct; if (ch == '!') ++c.excl; if (ch == '$') ++c.dollar; }
+    if (core::is_alpha(static_cast<char>(u))) { ++c.letters; if (core::is_upper(static_cast<char>(u))) ++c.upper; }
+    else if (core::is_digit(static_cast<char>(u))) ++c.digits;
+    else if (core::is_punct(static_cast<char>(u))) { ++c.punct; if (ch == '!') ++c.excl; if (ch == '$') ++c.dollar; }
   }
   if (wlen) { ++c.words; if (wlen > 25) ++c.long_words; }
   return c;
@@ -170,7 +164,7 @@ std::set<std::string> word_set(std::string_view s, std::size_t max) {
   std::set<std::string> out;
   std::string w;
   for (char c : s) {
-    if (std::isalnum(static_cast<unsigned char>(c))) w.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    if (core::is_alnum(c)) w.push_back(core::to_lower(c));
     else {
       if (w.size() > 2 && out.size() < max) out.insert(w);
       w.clear();
@@ -305,7 +299,7 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   set(F::from_name_len, static_cast<double>(fa.name.size()));
   {
     std::size_t digits = 0, at = fa.addr.find('@');
-    for (std::size_t i = 0; i < at && i < fa.addr.size(); ++i) digits += std::isdigit(static_cast<unsigned char>(fa.addr[i])) ? 1 : 0;
+    for (std::size_t i = 0; i < at && i < fa.addr.size(); ++i) digits += core::is_digit(fa.addr[i]) ? 1 : 0;
     set(F::from_local_digits, static_cast<double>(digits));
   }
   set(F::replyto_present, msg.header("reply-to") != nullptr);
@@ -544,7 +538,7 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
     for (std::size_t i = 0; i < nr; ++i) fl.add("env_rcpt", lower(env.rcpt_to[i]));
     if (!env.auth_user.empty()) fl.add("env_auth_user", env.auth_user);
     std::string helo = lower(env.helo);
-    bool helo_ip = !helo.empty() && (helo.front() == '[' || std::all_of(helo.begin(), helo.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; }));
+    bool helo_ip = !helo.empty() && (helo.front() == '[' || std::all_of(helo.begin(), helo.end(), [](char c) { return core::is_digit(c) || c == '.'; }));
     set(F::env_rcpt_count, static_cast<double>(env.rcpt_to.size()));
     set(F::env_helo_ip, helo_ip);
     set(F::env_helo_nodot, !helo.empty() && helo.find('.') == std::string::npos);

@@ -1,5 +1,5 @@
-// HTML -> visible text, links and structure counts, with gumbo (a real
-// HTML5 parser, the one browsers' algorithm describes), never regex stripping.
+// HTML -> visible text, links and structure counts, with libxml2's HTML
+// parser (SAX, no tree), never regex stripping.
 //
 //   HtmlInfo h = html_to_text(html_utf8, limits.max_html_bytes);
 //   for (auto& l : h.links) ... l.href, l.text ...

@@ -1,6 +1,7 @@
 #include <cctype>
 
 #include "features/features.hpp"
+#include "core/strings.hpp"
 
 namespace tamis::features {
 
@@ -16,7 +17,7 @@ void tokenize(std::string_view text, std::string_view prefix, std::vector<std::u
   auto flush = [&] {
     if (word.size() >= 2 && word.size() <= 30 && out.size() < max) {
       bool digits = true;
-      for (char c : word) digits = digits && std::isdigit(static_cast<unsigned char>(c));
+      for (char c : word) digits = digits && core::is_digit(c);
       if (digits && word.size() > 4) word = "#d" + std::to_string(word.size());  // long numbers by length
       out.push_back(token_hash(prefix, word));
     }
@@ -24,8 +25,8 @@ void tokenize(std::string_view text, std::string_view prefix, std::vector<std::u
   };
   for (char c : text) {
     unsigned char u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || u >= 0x80 || c == '$' || ((c == '\'' || c == '-') && !word.empty())) {
-      if (word.size() < 64) word.push_back(static_cast<char>(std::tolower(u)));
+    if (core::is_alnum(static_cast<char>(u)) || u >= 0x80 || c == '$' || ((c == '\'' || c == '-') && !word.empty())) {
+      if (word.size() < 64) word.push_back(static_cast<char>(core::to_lower(static_cast<char>(u))));
     } else {
       flush();
       if (out.size() >= max) return;

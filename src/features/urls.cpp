@@ -6,8 +6,12 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include "core/strings.hpp"
 
 namespace tamis::features {
+
+using core::lower;
+using core::trim;
 namespace {
 
 const psl_ctx_t* psl() {
@@ -20,14 +24,9 @@ const psl_ctx_t* psl() {
   return ctx;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return core::is_digit(c); });
 }
 
 bool is_ipv4_like(std::string_view h) {
@@ -37,7 +36,7 @@ bool is_ipv4_like(std::string_view h) {
   std::size_t dots = 0;
   for (char c : h) {
     if (c == '.') ++dots;
-    else if (!std::isxdigit(static_cast<unsigned char>(c)) && c != 'x') return false;
+    else if (!core::is_xdigit(c) && c != 'x') return false;
   }
   if (dots != 3) return false;
   // every label numeric (decimal, octal or hex)
@@ -78,7 +77,7 @@ std::vector<std::string> find_urls_in_text(std::string_view text, std::size_t ma
   std::vector<std::string> out;
   auto stop = [](char c) {
     unsigned char u = static_cast<unsigned char>(c);
-    return std::isspace(u) || c == '<' || c == '>' || c == '"' || c == '\'' || c == '`' || c == '{' || c == '}' ||
+    return core::is_space(static_cast<char>(u)) || c == '<' || c == '>' || c == '"' || c == '\'' || c == '`' || c == '{' || c == '}' ||
            c == '|' || c == '\\' || c == '^' || u < 0x20;
   };
   std::size_t i = 0;
@@ -93,7 +92,7 @@ std::vector<std::string> find_urls_in_text(std::string_view text, std::size_t ma
     while (end < text.size() && !stop(text[end])) ++end;
     std::string_view cand = text.substr(best, end - best);
     while (!cand.empty() && std::string_view(".,;:!?)]*").find(cand.back()) != std::string_view::npos) cand.remove_suffix(1);
-    bool word_start = best == 0 || !std::isalnum(static_cast<unsigned char>(text[best - 1]));
+    bool word_start = best == 0 || !core::is_alnum(text[best - 1]);
     std::string lc = lower(cand.substr(0, 8));
     if (word_start && (lc.starts_with("http://") || lc.starts_with("https://") || lc.starts_with("ftp://"))) {
       if (cand.size() > lc.find("//") + 3) out.emplace_back(cand);
@@ -106,8 +105,8 @@ std::vector<std::string> find_urls_in_text(std::string_view text, std::size_t ma
 }
 
 std::optional<Url> parse_url(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  while (!s.empty() && core::is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && core::is_space(s.back())) s.remove_suffix(1);
   if (s.empty() || s.size() > 4096) return std::nullopt;
   Url u;
   u.url = std::string(s);
@@ -160,17 +159,17 @@ std::optional<Url> parse_url(std::string_view s) {
 }
 
 std::string domain_in_text(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && core::is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && core::is_space(text.back())) text.remove_suffix(1);
   if (text.empty() || text.size() > 300 || text.find(' ') != std::string_view::npos) return {};
   std::string lc = lower(text);
   if (!(lc.starts_with("http://") || lc.starts_with("https://") || lc.starts_with("www."))) {
     // a bare domain such as "paypal.com": letters, digits, dots, dashes, a letter TLD
     auto dot = lc.rfind('.');
     if (dot == std::string::npos || dot + 2 >= lc.size()) return {};
-    if (!std::all_of(lc.begin(), lc.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '/'; }))
+    if (!std::all_of(lc.begin(), lc.end(), [](char c) { return core::is_alnum(c) || c == '.' || c == '-' || c == '/'; }))
       return {};
-    if (!std::all_of(lc.begin() + static_cast<long>(dot) + 1, lc.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '/'; }))
+    if (!std::all_of(lc.begin() + static_cast<long>(dot) + 1, lc.end(), [](char c) { return core::is_alpha(c) || c == '/'; }))
       return {};
     lc = "http://" + lc;
   }

@@ -19,8 +19,12 @@
 #include <iterator>
 
 #include "mime/message.hpp"
+#include "core/strings.hpp"
 
 namespace tamis::mime {
+
+using core::lower;
+using core::trim;
 
 const char* anomaly_name(Anomaly a) {
   switch (a) {
@@ -65,17 +69,7 @@ std::size_t ParsedMessage::header_count(std::string_view lname) const {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 // One line of `s` starting at `pos`: [line without CR/LF, position after EOL].
 struct Line {
@@ -165,7 +159,7 @@ struct Walker {
     for (const auto& f : h.fields)
       if (f.name.size() == lname.size() &&
           std::equal(f.name.begin(), f.name.end(), lname.begin(),
-                     [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; }))
+                     [](char a, char b) { return core::to_lower(a) == b; }))
         return &f.value;
     return nullptr;
   }
@@ -218,8 +212,8 @@ struct Walker {
       if (q2 != std::string::npos) {
         std::string cs = extended.substr(0, q1), bytes;
         for (std::size_t i = q2 + 1; i < extended.size(); ++i) {
-          if (extended[i] == '%' && i + 2 < extended.size() && std::isxdigit(static_cast<unsigned char>(extended[i + 1])) &&
-              std::isxdigit(static_cast<unsigned char>(extended[i + 2]))) {
+          if (extended[i] == '%' && i + 2 < extended.size() && core::is_xdigit(extended[i + 1]) &&
+              core::is_xdigit(extended[i + 2])) {
             bytes.push_back(static_cast<char>(std::stoi(extended.substr(i + 1, 2), nullptr, 16)));
             i += 2;
           } else {
@@ -241,7 +235,7 @@ struct Walker {
       bool bad = false, after_pad = false;
       for (char c : body) {
         unsigned char u = static_cast<unsigned char>(c);
-        if (std::isalnum(u) || c == '+' || c == '/') { ++sig; if (after_pad) bad = true; }
+        if (core::is_alnum(static_cast<char>(u)) || c == '+' || c == '/') { ++sig; if (after_pad) bad = true; }
         else if (c == '=') after_pad = true;
         else if (c != '\r' && c != '\n' && c != ' ' && c != '\t') bad = true;
       }
@@ -254,7 +248,7 @@ struct Walker {
         if (body[i] != '=') continue;
         char a = i + 1 < body.size() ? body[i + 1] : '\n';
         char b = i + 2 < body.size() ? body[i + 2] : '\n';
-        bool ok = (std::isxdigit(static_cast<unsigned char>(a)) && std::isxdigit(static_cast<unsigned char>(b))) ||
+        bool ok = (core::is_xdigit(a) && core::is_xdigit(b)) ||
                   a == '\r' || a == '\n' || a == ' ' || a == '\t';
         if (!ok) { out.flag(Anomaly::BadQuotedPrintable); break; }
       }

@@ -9,17 +9,16 @@
 #include <unordered_map>
 
 #include "mime/message.hpp"
+#include "core/strings.hpp"
 
 namespace tamis::mime {
+
+using core::lower;
+using core::trim;
 namespace {
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Length of the valid UTF-8 sequence at s[i], or 0 if invalid.
 std::size_t utf8_seq_len(std::string_view s, std::size_t i) {
@@ -46,7 +45,7 @@ std::size_t utf8_seq_len(std::string_view s, std::size_t i) {
 // Maps mail's charset names (and their common misspellings) onto iconv names.
 std::string canonical_charset(std::string_view cs) {
   std::string c = lower(cs);
-  c.erase(std::remove_if(c.begin(), c.end(), [](char ch) { return ch == '"' || ch == '\'' || std::isspace(static_cast<unsigned char>(ch)); }),
+  c.erase(std::remove_if(c.begin(), c.end(), [](char ch) { return ch == '"' || ch == '\'' || core::is_space(ch); }),
           c.end());
   if (c.empty() || c == "us-ascii" || c == "ascii" || c == "ansi_x3.4-1968") return "us-ascii";
   if (c == "utf8" || c == "utf-8") return "utf-8";
@@ -227,7 +226,7 @@ std::string decode_rfc2047(std::string_view in, std::size_t* words, bool* malfor
     if (!(last_was_word && only_ws)) out.append(between);  // drop whitespace between words
     std::string_view charset = in.substr(start + 2, q1 - start - 2);
     if (auto star = charset.find('*'); star != std::string_view::npos) charset = charset.substr(0, star);  // RFC 2231 language
-    char enc = static_cast<char>(std::toupper(static_cast<unsigned char>(in[q1 + 1])));
+    char enc = static_cast<char>((core::is_lower(in[q1 + 1]) ? in[q1 + 1] - 32 : in[q1 + 1]));
     std::string_view text = in.substr(q2 + 1, end - q2 - 1);
     std::string bytes;
     bool ok = enc == 'B' ? decode_b64_word(text, bytes) : enc == 'Q' ? decode_q_word(text, bytes) : false;

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "core/error.hpp"
+#include "core/strings.hpp"
 
 namespace tamis::rules {
 namespace {
@@ -39,7 +40,7 @@ class MetaParser {
   [[noreturn]] void fail(const std::string& why) {
     throw core::ConfigError(spec_.file, spec_.line, "rule " + spec_.id + ": meta expression: " + why);
   }
-  void skip() { while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_; }
+  void skip() { while (pos_ < s_.size() && core::is_space(s_[pos_])) ++pos_; }
   bool eat(std::string_view tok) {
     skip();
     if (s_.compare(pos_, tok.size(), tok) == 0) { pos_ += tok.size(); return true; }
@@ -75,7 +76,7 @@ class MetaParser {
     }
     skip();
     std::size_t start = pos_;
-    while (pos_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_' || s_[pos_] == '.' || s_[pos_] == '-'))
+    while (pos_ < s_.size() && (core::is_alnum(s_[pos_]) || s_[pos_] == '_' || s_[pos_] == '.' || s_[pos_] == '-'))
       ++pos_;
     if (start == pos_) fail(pos_ < s_.size() ? "unexpected '" + std::string(1, s_[pos_]) + "'" : "expression ends too early");
     std::string id = s_.substr(start, pos_ - start);
@@ -143,7 +144,7 @@ std::shared_ptr<const CompiledRules> CompiledRules::build(std::vector<RuleSpec> 
     const auto& r = specs[i];
     if (r.id.empty()) throw core::ConfigError(r.file, r.line, "rule without an id");
     for (char c : r.id)
-      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
+      if (!(core::is_alnum(c) || c == '_' || c == '.' || c == '-'))
         throw core::ConfigError(r.file, r.line, "rule id '" + r.id + "': use letters, digits, _ . -");
     auto [it, fresh] = im.ids.emplace(r.id, static_cast<int>(i));
     if (!fresh) {
@@ -174,7 +175,7 @@ std::shared_ptr<const CompiledRules> CompiledRules::build(std::vector<RuleSpec> 
     if (!r.enabled) continue;
     std::string target = r.target;
     if (target.starts_with("header:"))
-      for (std::size_t k = 7; k < target.size(); ++k) target[k] = static_cast<char>(std::tolower(static_cast<unsigned char>(target[k])));
+      for (std::size_t k = 7; k < target.size(); ++k) target[k] = core::to_lower(target[k]);
     auto [sit, added] = set_of_target.emplace(target, im.sets.size());
     if (added) {
       Impl::TargetSet ts;
