@@ -336,7 +336,10 @@ struct Walker {
       if (close) { closed = true; break; }
       part_start = ln.next;
       pos = ln.next;
-      if (parts.size() > lim.max_mime_parts) break;
+      if (parts.size() > lim.max_mime_parts) {
+        closed = true;  // not looked at past the part cap: PartLimit says so, not "unterminated"
+        return true;
+      }
     }
     if (!closed && part_start != std::string_view::npos && part_start <= body.size())
       parts.push_back(body.substr(part_start));

@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <random>
+#include <set>
+#include <sstream>
 
 #include "mime/message.hpp"
 #include "support.hpp"
@@ -186,4 +189,23 @@ TEST_CASE("mime: garbage in, no crash, a parsed message out", "[mime][malformed]
     auto m = P(raw);
     CHECK(m.raw_size == raw.size());
   }
+}
+
+TEST_CASE("mime: each fixture raises exactly the anomalies it expects", "[mime][fixtures]") {
+  namespace fs = std::filesystem;
+  std::size_t n = 0;
+  for (const auto& e : fs::directory_iterator(test::src_path("tests/data/mime"))) {
+    if (e.path().extension() != ".eml") continue;
+    ++n;
+    auto m = P(test::read_file(e.path().string()));
+    std::set<std::string> got, want;
+    for (std::size_t i = 0; i < mime::kAnomalyCount; ++i)
+      if (m.anomalies.test(i)) got.insert(mime::anomaly_name(static_cast<Anomaly>(i)));
+    std::istringstream expect(test::read_file(fs::path(e.path()).replace_extension(".expect").string()));
+    for (std::string line; std::getline(expect, line);)
+      if (!line.empty()) want.insert(line);
+    INFO(e.path().filename().string());
+    CHECK(got == want);
+  }
+  CHECK(n >= 15);
 }
