@@ -40,7 +40,7 @@ struct MilterConfig {
   int timeout_s = 30;
   bool bypass_authenticated = true;
   std::vector<std::string> trusted_networks;
-  std::string reject_text = "5.7.1 Message rejected as spam";
+  std::string reject_text = "Message rejected as spam";  // sent as 550 5.7.1 <text> (ref ID)
 };
 
 struct Config {
