@@ -193,7 +193,7 @@ sfsistat xx_close(SMFICTX* ctx) {
 
 // SIGUSR1 -> rebuild the snapshot off the SMTP path; publish only if whole.
 void reload_loop() {
-  sigset_t set;
+  sigset_t set;  // the mask main() set blocks it in every thread
   sigemptyset(&set);
   sigaddset(&set, SIGUSR1);
   for (;;) {
@@ -259,6 +259,18 @@ int main(int argc, char** argv) {
   app.add_option("--socket", socket_override, "milter socket, e.g. inet:11332@127.0.0.1 or unix:/path (overrides milter.socket)");
   CLI11_PARSE(app, argc, argv);
 
+  // Block our signals before any thread exists (XGBoost's OpenMP workers
+  // start while the model loads, libmilter's later): every thread inherits the
+  // mask, and the signals are taken only by sigwait — SIGUSR1 in our reload
+  // thread, SIGTERM/SIGINT/SIGHUP in libmilter's signal thread (clean stop).
+  // A thread left with them unblocked would let the default action kill the
+  // daemon mid-message.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGUSR1, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
   d.to_syslog = false;  // until the config says otherwise
   engine::SnapshotPtr snap;
   try {
@@ -277,12 +289,6 @@ int main(int argc, char** argv) {
   d.store = std::make_unique<engine::SnapshotStore>(snap);
   std::string sock = socket_override.empty() ? mc.socket : socket_override;
 
-  // Block SIGUSR1 in every thread (libmilter's included); one thread sigwaits it.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGUSR1);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 
   struct smfiDesc desc {};
   desc.xxfi_name = const_cast<char*>("tamisd");

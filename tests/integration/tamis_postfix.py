@@ -267,3 +267,83 @@ def header_values(raw, name):
         if k.strip().lower() == name.lower():
             out.append(v.strip())
     return out
+
+
+def corpus_messages(corpus, n):
+    """The first n messages of a corpus (sorted paths, labels.tsv order by
+    kind interleaved), without a leading mbox "From " line."""
+    import random
+    paths = []
+    with open(os.path.join(corpus, "labels.tsv")) as f:
+        for line in f:
+            label, rel = line.rstrip("\n").split("\t")
+            paths.append(os.path.join(corpus, rel))
+    random.Random(42).shuffle(paths)
+    out = []
+    for p in paths[:n]:
+        with open(p, "rb") as f:
+            raw = f.read()
+        if raw.startswith(b"From "):
+            raw = raw.split(b"\n", 1)[1]
+        out.append((p, raw))
+    return out
+
+
+def send_many(lab, messages, clients=8, rcpt="user@test.example"):
+    """Sends (name, raw) messages from `clients` threads, one SMTP connection
+    each (reconnecting after errors). Returns a list of dicts with name, code,
+    reply, queue id and the DATA-phase latency in seconds, in input order."""
+    import queue
+    import smtplib
+    import threading
+    work = queue.Queue()
+    for i, m in enumerate(messages):
+        work.put((i, m))
+    results = [None] * len(messages)
+
+    def worker():
+        s = None
+        while True:
+            try:
+                i, (name, raw) = work.get_nowait()
+            except queue.Empty:
+                break
+            for attempt in range(3):
+                try:
+                    if s is None:
+                        s = smtplib.SMTP("127.0.0.1", lab.smtp_port, timeout=120)
+                        s.ehlo("load.example.org")
+                    code, resp = s.mail("sender@example.org")
+                    if code == 250:
+                        code, resp = s.rcpt(rcpt)
+                    if code in (250, 251):
+                        t0 = time.perf_counter()
+                        code, resp = s.data(raw)
+                        lat = time.perf_counter() - t0
+                    else:
+                        lat = 0.0
+                        s.rset()
+                    resp = resp.decode(errors="replace")
+                    qid = resp.split("queued as ")[1].strip() if "queued as " in resp else ""
+                    results[i] = {"name": name, "code": code, "reply": resp, "queue_id": qid, "latency": lat}
+                    break
+                except (smtplib.SMTPException, OSError) as e:
+                    try:
+                        if s is not None:
+                            s.close()
+                    except Exception:
+                        pass
+                    s = None
+                    results[i] = {"name": name, "code": -1, "reply": str(e), "queue_id": "", "latency": 0.0}
+        if s is not None:
+            try:
+                s.quit()
+            except Exception:
+                pass
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

@@ -1,0 +1,12 @@
+-- The MTA does not know the client's address (hostaddr NULL in xxfi_connect).
+dofile(os.getenv("TAMIS_MT_LIB"))
+local c = T.open()
+T.expect(mt.conninfo(c, "unknown", "unspec") == nil, "conninfo")
+T.reply(c, SMFIR_CONTINUE, "connect with unknown address")
+T.expect(mt.helo(c, "client.example.org") == nil, "helo")
+T.reply(c, SMFIR_CONTINUE, "helo")
+T.start_message(c, nil, "no client address")
+T.expect(mt.bodystring(c, "hello\r\n") == nil, "body")
+T.reply(c, SMFIR_CONTINUE, "body")
+T.finish_accepted(c, "null hostaddr")
+mt.disconnect(c)

@@ -1,0 +1,16 @@
+-- Two messages on one connection: the second is rejected, the first was not,
+-- and nothing of the first leaks into the second.
+dofile(os.getenv("TAMIS_MT_LIB"))
+local c = T.open()
+T.expect(mt.conninfo(c, "mx.example.org", "192.0.2.10") == nil, "conninfo")
+T.reply(c, SMFIR_CONTINUE, "connect")
+T.start_message(c, nil, "first, harmless")
+T.expect(mt.bodystring(c, "hello\r\n") == nil, "body 1")
+T.reply(c, SMFIR_CONTINUE, "body 1")
+T.finish_accepted(c, "first message")
+T.start_message(c, nil, "second tamis-test-reject", "MTQ2")
+T.expect(mt.bodystring(c, "buy\r\n") == nil, "body 2")
+T.reply(c, SMFIR_CONTINUE, "body 2")
+T.expect(mt.eom(c) == nil, "eom 2")
+T.reply(c, SMFIR_REPLYCODE, "second message (reject with 550 5.7.1)")
+mt.disconnect(c)
