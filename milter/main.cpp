@@ -11,6 +11,8 @@
 #include <grp.h>
 #include <libmilter/mfapi.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -99,6 +101,10 @@ class SmfiMta : public milter::Mta {
 };
 
 std::atomic<bool> g_can_skip{false};  // negotiated SMFIP_SKIP
+// Steps the MTA agreed not to wait for a reply to (SMFIP_NR_*): each is a
+// round trip saved per header, recipient, ... A failure in such a step is
+// answered at end of message.
+std::atomic<unsigned long> g_noreply{0};
 
 sfsistat to_smfis(Step s) {
   switch (s) {
@@ -115,16 +121,23 @@ sfsistat to_smfis(Step s) {
 milter::Connection* conn(SMFICTX* ctx) { return static_cast<milter::Connection*>(smfi_getpriv(ctx)); }
 
 // Every callback is a noexcept trampoline: exceptions become the configured
-// failure action and a log line, never a crash.
+// failure action and a log line, never a crash. `nr` is the step's SMFIP_NR_*
+// bit: when negotiated, a Continue is not answered at all, and an error is
+// kept for end of message (the MTA is not listening for a reply then).
 template <typename F>
-sfsistat guarded(SMFICTX* ctx, const char* where, F&& f) noexcept {
+sfsistat guarded(SMFICTX* ctx, const char* where, unsigned long nr, F&& f) noexcept {
   milter::Connection* c = conn(ctx);
-  if (!c) return SMFIS_CONTINUE;
+  bool noreply = nr != 0 && (g_noreply.load(std::memory_order_relaxed) & nr) != 0;
+  if (!c) return noreply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
   try {
-    return to_smfis(f(*c));
+    Step s = f(*c);
+    if (noreply && s == Step::Continue) return SMFIS_NOREPLY;
+    return to_smfis(s);
   } catch (const std::exception& e) {
+    if (noreply) { c->defer_error(where, e.what()); return SMFIS_NOREPLY; }
     try { return to_smfis(c->on_internal_error(where, e.what())); } catch (...) { return SMFIS_ACCEPT; }
   } catch (...) {
+    if (noreply) { c->defer_error(where, "unknown exception"); return SMFIS_NOREPLY; }
     try { return to_smfis(c->on_internal_error(where, "unknown exception")); } catch (...) { return SMFIS_ACCEPT; }
   }
 }
@@ -138,7 +151,9 @@ sfsistat xx_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
   }
   *pf0 = need | (f0 & SMFIF_QUARANTINE);
   // Ask only for the steps we use; get header values with their leading space.
-  unsigned long want = (f1 & SMFIP_HDR_LEADSPC) | (f1 & SMFIP_SKIP) | (f1 & SMFIP_NOUNKNOWN) | (f1 & SMFIP_NODATA);
+  unsigned long noreply = f1 & (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH);
+  unsigned long want = (f1 & SMFIP_HDR_LEADSPC) | (f1 & SMFIP_SKIP) | (f1 & SMFIP_NOUNKNOWN) | (f1 & SMFIP_NODATA) | noreply;
+  g_noreply = noreply;
   g_can_skip = (f1 & SMFIP_SKIP) != 0;
   g_leadspc = (f1 & SMFIP_HDR_LEADSPC) != 0;
   *pf1 = want;
@@ -160,31 +175,34 @@ sfsistat xx_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* addr) {
     else if (addr && addr->sa_family == AF_INET6 &&
              inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(addr)->sin6_addr, buf, sizeof buf))
       ip = buf;
-    return to_smfis(c->connect(hostname, ip));  // addr may be NULL (local, or unknown)
+    c->connect(hostname, ip);  // addr may be NULL (local, or unknown)
+    return (g_noreply & SMFIP_NR_CONN) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
   } catch (...) {
     log_line(LOG_ERR, "internal error in connect; accepting");
-    return SMFIS_ACCEPT;
+    return (g_noreply & SMFIP_NR_CONN) ? SMFIS_NOREPLY : SMFIS_ACCEPT;
   }
 }
 
-sfsistat xx_helo(SMFICTX* ctx, char* helo) { return guarded(ctx, "helo", [&](auto& c) { return c.helo(helo); }); }
+sfsistat xx_helo(SMFICTX* ctx, char* helo) { return guarded(ctx, "helo", SMFIP_NR_HELO, [&](auto& c) { return c.helo(helo); }); }
 sfsistat xx_envfrom(SMFICTX* ctx, char** argv) {
-  return guarded(ctx, "envfrom", [&](auto& c) {
+  return guarded(ctx, "envfrom", 0, [&](auto& c) {
     SmfiMta m(ctx);
     return c.envfrom(m, argv ? argv[0] : nullptr);
   });
 }
-sfsistat xx_envrcpt(SMFICTX* ctx, char** argv) { return guarded(ctx, "envrcpt", [&](auto& c) { return c.envrcpt(argv ? argv[0] : nullptr); }); }
-sfsistat xx_header(SMFICTX* ctx, char* n, char* v) { return guarded(ctx, "header", [&](auto& c) { return c.header(n, v); }); }
-sfsistat xx_eoh(SMFICTX* ctx) { return guarded(ctx, "eoh", [&](auto& c) { return c.eoh(); }); }
-sfsistat xx_body(SMFICTX* ctx, unsigned char* b, size_t n) { return guarded(ctx, "body", [&](auto& c) { return c.body(b, n); }); }
+sfsistat xx_envrcpt(SMFICTX* ctx, char** argv) {
+  return guarded(ctx, "envrcpt", SMFIP_NR_RCPT, [&](auto& c) { return c.envrcpt(argv ? argv[0] : nullptr); });
+}
+sfsistat xx_header(SMFICTX* ctx, char* n, char* v) { return guarded(ctx, "header", SMFIP_NR_HDR, [&](auto& c) { return c.header(n, v); }); }
+sfsistat xx_eoh(SMFICTX* ctx) { return guarded(ctx, "eoh", SMFIP_NR_EOH, [&](auto& c) { return c.eoh(); }); }
+sfsistat xx_body(SMFICTX* ctx, unsigned char* b, size_t n) { return guarded(ctx, "body", 0, [&](auto& c) { return c.body(b, n); }); }
 sfsistat xx_eom(SMFICTX* ctx) {
-  return guarded(ctx, "eom", [&](auto& c) {
+  return guarded(ctx, "eom", 0, [&](auto& c) {
     SmfiMta m(ctx);
     return c.eom(m);
   });
 }
-sfsistat xx_abort(SMFICTX* ctx) { return guarded(ctx, "abort", [&](auto& c) { return c.abort(); }); }
+sfsistat xx_abort(SMFICTX* ctx) { return guarded(ctx, "abort", 0, [&](auto& c) { return c.abort(); }); }
 sfsistat xx_close(SMFICTX* ctx) {
   delete conn(ctx);  // may be NULL: close can be the only callback
   smfi_setpriv(ctx, nullptr);
@@ -209,6 +227,27 @@ void reload_loop() {
     } catch (const std::exception& e) {
       log_line(LOG_ERR, std::string("reload failed, keeping generation ") + std::to_string(g->generation) + ": " + e.what());
     }
+  }
+}
+
+// libmilter sends a verdict as several small packets (each header change,
+// then the reply) and does not set TCP_NODELAY: with Nagle's algorithm and
+// the MTA's delayed ACK, every message waited ~40 ms per extra packet
+// (measured: +80 ms at end of DATA through Postfix). Linux copies TCP_NODELAY
+// from a listening socket to the sockets it accepts, so set it on
+// libmilter's listener. Unix sockets have no Nagle and are left alone.
+void set_nodelay_on_listeners() {
+  for (int fd = 0; fd < 1024; ++fd) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage ss{};
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0) continue;
+    if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) continue;
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+      log_line(LOG_WARNING, std::string("cannot set TCP_NODELAY on the milter socket: ") + std::strerror(errno));
   }
 }
 
@@ -316,6 +355,7 @@ int main(int argc, char** argv) {
     log_line(LOG_ERR, "cannot open milter socket " + sock);
     return 1;
   }
+  set_nodelay_on_listeners();
   if (!mc.pid_file.empty()) {
     std::ofstream(mc.pid_file) << getpid() << "\n";
   }

@@ -185,6 +185,11 @@ Step Connection::body(const unsigned char* data, std::size_t len) {
 }
 
 Step Connection::eom(Mta& mta) {
+  if (!deferred_error_.empty()) {
+    std::string e = std::move(deferred_error_);
+    deferred_error_.clear();
+    return on_internal_error("earlier step", e);
+  }
   if (!tx_) return Step::Continue;
   Transaction& t = *tx_;
   if (!t.headers_done) eoh();
@@ -281,6 +286,7 @@ Step Connection::eom(Mta& mta) {
 }
 
 Step Connection::abort() {
+  deferred_error_.clear();
   finish_tx();
   return Step::Continue;
 }

@@ -66,6 +66,10 @@ class Connection {
 
   // What the failure policy says for an internal error (exception in a callback).
   Step on_internal_error(const std::string& where, const std::string& what);
+  // An error in a step the MTA does not wait a reply for: answered at eom.
+  void defer_error(const std::string& where, const std::string& what) {
+    if (deferred_error_.empty()) deferred_error_ = where + ": " + what;
+  }
 
  private:
   struct Transaction {
@@ -89,6 +93,7 @@ class Connection {
   bool can_skip_;
   std::string client_ip_, client_host_, helo_;
   std::optional<Transaction> tx_;
+  std::string deferred_error_;
 };
 
 // True if `ip` (text form) falls in one of the CIDR networks ("192.0.2.0/24",

@@ -57,7 +57,7 @@ def free_port():
 
 class Lab:
     def __init__(self, repo, milter=True, tamis_yaml=None, rules_d=None, default_action="tempfail",
-                 tamisd=None, keep=False):
+                 tamisd=None, keep=False, socket="unix"):
         self.repo = os.path.abspath(repo)
         self.milter = milter
         self.tamis_yaml = tamis_yaml
@@ -65,6 +65,7 @@ class Lab:
         self.default_action = default_action
         self.tamisd_bin = tamisd or os.environ.get("TAMISD") or os.path.join(self.repo, "build", "milter", "tamisd")
         self.keep = keep
+        self.socket_kind = socket  # "unix" (as packaged) or "inet"
         self.tamisd = None
 
     # ---- setup ----
@@ -83,6 +84,14 @@ class Lab:
         nobody = pwd.getpwnam("nobody")
         os.chown(os.path.join(self.dir, "data"), pf.pw_uid, pf.pw_gid)
         os.chown(self.mail, nobody.pw_uid, nobody.pw_gid)
+        # The unix socket's directory belongs to the postfix group, as in the
+        # package: tamisd (started as root, running as nobody) hands the
+        # socket to that group so smtpd, running as postfix, can connect.
+        self.sock_dir = os.path.join(self.dir, "sock")
+        os.makedirs(self.sock_dir, exist_ok=True)
+        os.chown(self.sock_dir, 0, pf.pw_gid)
+        os.chmod(self.sock_dir, 0o750)
+        self.sock_path = os.path.join(self.sock_dir, "tamis.sock")
         self.write_tamis_config()
         with open(os.path.join(self.conf, "master.cf"), "w") as f:
             f.write(MASTER_CF.format(smtp=f"127.0.0.1:{self.smtp_port}"))
@@ -127,7 +136,8 @@ class Lab:
             "milter_default_action": self.default_action,
         }
         if self.milter:
-            main["smtpd_milters"] = f"inet:127.0.0.1:{self.milter_port}"
+            main["smtpd_milters"] = (f"unix:{self.sock_path}" if self.socket_kind == "unix"
+                                     else f"inet:127.0.0.1:{self.milter_port}")
         with open(os.path.join(self.conf, "main.cf"), "w") as f:
             for k, v in main.items():
                 f.write(f"{k} = {v}\n")
@@ -139,8 +149,9 @@ class Lab:
 
     def write_tamis_config(self):
         yaml = self.tamis_yaml or ""
+        sock = f"unix:{self.sock_path}" if self.socket_kind == "unix" else f"inet:{self.milter_port}@127.0.0.1"
         base = (f"rules:\n  paths: [{self.repo}/rules]\n  local_dir: rules.d\n"
-                f"milter:\n  socket: inet:{self.milter_port}@127.0.0.1\n  log: stderr\n")
+                f"milter:\n  socket: \"{sock}\"\n  log: stderr\n  user: nobody\n")
         if "model:" not in yaml:
             base += f"model:\n  path: {self.repo}/models/default.json\n"
         with open(os.path.join(self.tamis_dir, "tamis.yaml"), "w") as f:
@@ -159,7 +170,10 @@ class Lab:
         logf = open(self.tamisd_log, "a")
         self.tamisd = subprocess.Popen([self.tamisd_bin, "-c", os.path.join(self.tamis_dir, "tamis.yaml")],
                                        stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
-        self.wait_port(self.milter_port, proc=self.tamisd)
+        if self.socket_kind == "unix":
+            self.wait_unix(self.sock_path, proc=self.tamisd)
+        else:
+            self.wait_port(self.milter_port, proc=self.tamisd)
 
     def stop_tamisd(self):
         if self.tamisd and self.tamisd.poll() is None:
@@ -195,6 +209,21 @@ class Lab:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+    @staticmethod
+    def wait_unix(path, proc=None, timeout=20):
+        end = time.time() + timeout
+        while time.time() < end:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"process exited with {proc.returncode} before listening on {path}")
+            try:
+                c = socket.socket(socket.AF_UNIX)
+                c.connect(path)
+                c.close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"nothing listening on {path} after {timeout}s")
 
     def __exit__(self, *exc):
         try:
