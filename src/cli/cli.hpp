@@ -19,10 +19,14 @@ struct TrainArgs {
   std::string out = "models/default.json";
   std::string model;
   std::string scores;
+  std::string cv_scores;
   int folds = 0;
   int seed = 42;
   int threads = 2;
-  int rounds = 300;
+  int rounds = 400;
+  double eta = 0.1;
+  int max_depth = 5;
+  int early_stopping = 30;
   bool json = false;
   std::string file;
 };

@@ -128,7 +128,7 @@ std::vector<float> row_of(const Example& e, const model::TokenTable& tt, const s
 }
 
 Fit fit(const std::vector<Example>& ex, const std::vector<std::size_t>& train_idx, const std::vector<std::string>& rule_features,
-        const model::TrainParams& params, std::mt19937_64& rng, const json& meta) {
+        const model::TrainParams& params, std::mt19937_64& rng, const json& meta, double points_per_logit) {
   // validation part for early stopping
   auto vfold = stratified_folds(ex, train_idx, 10, rng);
   std::vector<std::size_t> fit_idx, valid_idx;
@@ -144,7 +144,7 @@ Fit fit(const std::vector<Example>& ex, const std::vector<std::size_t>& train_id
   const int inner = 5;
   auto ifold = stratified_folds(ex, fit_idx, inner, rng);
   std::size_t ncols = 0;
-  std::vector<float> X, y, vX, vy;
+  std::vector<float> X, y, vX, vy, base, vbase;
   std::vector<std::vector<float>> rows(fit_idx.size());
   for (int f = 0; f < inner; ++f) {
     std::vector<std::size_t> others;
@@ -159,6 +159,7 @@ Fit fit(const std::vector<Example>& ex, const std::vector<std::size_t>& train_id
     ncols = rows[i].size();
     X.insert(X.end(), rows[i].begin(), rows[i].end());
     y.push_back(static_cast<float>(ex[fit_idx[i]].label));
+    base.push_back(static_cast<float>(ex[fit_idx[i]].rule_points / points_per_logit));
   }
   docs_of(fit_idx, docs, labels);
   auto final_tt = model::TokenTable::train(docs, labels);
@@ -166,9 +167,10 @@ Fit fit(const std::vector<Example>& ex, const std::vector<std::size_t>& train_id
     auto r = row_of(ex[i], final_tt, rule_features);
     vX.insert(vX.end(), r.begin(), r.end());
     vy.push_back(static_cast<float>(ex[i].label));
+    vbase.push_back(static_cast<float>(ex[i].rule_points / points_per_logit));
   }
   Fit out;
-  std::string booster = model::train_booster(X, ncols, y, vX, vy, params, &out.best_rounds);
+  std::string booster = model::train_booster(X, ncols, y, vX, vy, params, &out.best_rounds, base, vbase);
   json m = meta;
   m["best_rounds"] = out.best_rounds;
   m["token_count"] = final_tt.weight.size();
@@ -239,6 +241,9 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
   auto rf = rule_feature_ids(*snap);
   model::TrainParams p;
   p.rounds = a.rounds;
+  p.eta = a.eta;
+  p.max_depth = a.max_depth;
+  p.early_stopping = a.early_stopping;
   p.threads = a.threads;
   p.seed = a.seed;
   std::mt19937_64 rng(static_cast<std::uint64_t>(a.seed));
@@ -253,10 +258,12 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
   if (a.folds > 1) {
     auto fold = stratified_folds(ex, all, a.folds, rng);
     double sum_auc = 0, sum_fnr3 = 0, sum_fnr4 = 0;
+    std::ofstream cvs;
+    if (!a.cv_scores.empty()) cvs.open(a.cv_scores);
     for (int f = 0; f < a.folds; ++f) {
       std::vector<std::size_t> tr, te;
       for (std::size_t i = 0; i < ex.size(); ++i) (fold[i] == f ? te : tr).push_back(i);
-      Fit ft = fit(ex, tr, rf, p, rng, meta);
+      Fit ft = fit(ex, tr, rf, p, rng, meta, cfg.model_points_per_logit);
       std::vector<double> scores;
       std::vector<int> lab;
       for (auto i : te) {
@@ -273,6 +280,7 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
         ft.model->predict(ft.model->row(e, hits, bind), false, pr);
         scores.push_back(ex[i].rule_points + pr.margin * cfg.model_points_per_logit);
         lab.push_back(ex[i].label);
+        if (cvs) cvs << ex[i].path << '\t' << (ex[i].label ? "spam" : "ham") << '\t' << f + 1 << '\t' << scores.back() << '\n';
       }
       Metrics m = metrics(scores, lab);
       std::printf("fold %d: n=%zu (ham %zu, spam %zu) AUC=%.6f 1-ROCA=%.4f%% FNR@FPR0.1%%=%.2f%% FNR@FPR0.01%%=%.2f%% rounds=%d\n",
@@ -291,7 +299,7 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
                   {"mean_fnr_at_fpr_0.1%", sum_fnr3 / k}, {"mean_fnr_at_fpr_0.01%", sum_fnr4 / k}};
   }
   if (a.out.empty()) return 0;
-  Fit final_fit = fit(ex, all, rf, p, rng, meta);
+  Fit final_fit = fit(ex, all, rf, p, rng, meta, cfg.model_points_per_logit);
   final_fit.model->save(a.out);
   auto total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr, "tamis train: wrote %s (%zu trees, %zu features) in %.1f s total\n", a.out.c_str(),
@@ -308,7 +316,11 @@ void add_train_commands(CLI::App& app, TrainArgs& a) {
   a.train->add_option("--folds", a.folds, "stratified K-fold cross-validation before the final fit");
   a.train->add_option("--seed", a.seed, "random seed");
   a.train->add_option("--threads", a.threads, "threads for extraction and training");
-  a.train->add_option("--rounds", a.rounds, "maximum boosting rounds");
+  a.train->add_option("--rounds", a.rounds, "maximum boosting rounds (early stopping usually ends sooner)");
+  a.train->add_option("--eta", a.eta, "learning rate");
+  a.train->add_option("--max-depth", a.max_depth, "tree depth");
+  a.train->add_option("--early-stopping", a.early_stopping, "stop after N rounds without gain on the validation part (0: train all --rounds)");
+  a.train->add_option("--cv-scores", a.cv_scores, "with --folds: write path<TAB>label<TAB>fold<TAB>score of every held-out message");
 }
 
 int run_train_commands(CLI::App& app, TrainArgs& a, const std::string& config_path) {

@@ -322,7 +322,7 @@ bool Model::predict(const std::vector<float>& row, bool contributions, Predictio
 
 std::string train_booster(const std::vector<float>& X, std::size_t ncols, const std::vector<float>& y,
                           const std::vector<float>& vX, const std::vector<float>& vy, const TrainParams& p,
-                          int* best_rounds) {
+                          int* best_rounds, const std::vector<float>& base, const std::vector<float>& vbase) {
   DMatrixHandle dtrain = nullptr, dvalid = nullptr;
   BoosterHandle b = nullptr;
   auto cleanup = [&] {
@@ -333,10 +333,12 @@ std::string train_booster(const std::vector<float>& X, std::size_t ncols, const 
   try {
     check(XGDMatrixCreateFromMat(X.data(), y.size(), ncols, NAN, &dtrain), "XGDMatrixCreateFromMat");
     check(XGDMatrixSetFloatInfo(dtrain, "label", y.data(), y.size()), "labels");
+    if (!base.empty()) check(XGDMatrixSetFloatInfo(dtrain, "base_margin", base.data(), base.size()), "base margin");
     bool have_valid = !vy.empty();
     if (have_valid) {
       check(XGDMatrixCreateFromMat(vX.data(), vy.size(), ncols, NAN, &dvalid), "validation matrix");
       check(XGDMatrixSetFloatInfo(dvalid, "label", vy.data(), vy.size()), "validation labels");
+      if (!vbase.empty()) check(XGDMatrixSetFloatInfo(dvalid, "base_margin", vbase.data(), vbase.size()), "validation base margin");
     }
     DMatrixHandle cache[2] = {dtrain, dvalid};
     check(XGBoosterCreate(cache, have_valid ? 2 : 1, &b), "XGBoosterCreate");

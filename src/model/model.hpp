@@ -119,8 +119,13 @@ struct TrainParams {
 };
 // Trains a binary:logistic booster on dense rows (NaN = missing); returns the
 // booster as XGBoost JSON. `valid_*` may be empty (no early stopping).
+// `base` / `valid_base` (may be empty): a per-row starting margin — tamis
+// passes the rule points (in logits), so the trees learn what to add to the
+// rules rather than re-learning them, and rule points + tree margin is the
+// model's calibrated log-odds.
 std::string train_booster(const std::vector<float>& X, std::size_t ncols, const std::vector<float>& y,
                           const std::vector<float>& valid_X, const std::vector<float>& valid_y, const TrainParams& p,
-                          int* best_rounds = nullptr);
+                          int* best_rounds = nullptr, const std::vector<float>& base = {},
+                          const std::vector<float>& valid_base = {});
 
 }  // namespace tamis::model
