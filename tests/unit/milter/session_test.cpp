@@ -1,0 +1,185 @@
+// tamisd's connection logic through its Mta seam, without libmilter.
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "session.hpp"
+#include "support.hpp"
+
+using namespace tamis;
+using milter::Step;
+
+namespace {
+
+struct FakeMta : milter::Mta {
+  std::map<std::string, std::string> macros;
+  std::vector<std::pair<std::string, std::string>> added;
+  std::vector<std::tuple<std::string, int, std::string, bool>> changed;  // name, index, value, deleted
+  std::string rcode, xcode, reply;
+  std::string quarantined;
+  const char* macro(const char* n) override {
+    auto it = macros.find(n);
+    return it == macros.end() ? nullptr : it->second.c_str();
+  }
+  bool add_header(const std::string& n, const std::string& v) override { added.emplace_back(n, v); return true; }
+  bool change_header(const std::string& n, int i, const std::string* v) override {
+    changed.emplace_back(n, i, v ? *v : "", v == nullptr);
+    return true;
+  }
+  bool set_reply(const char* r, const char* x, const std::string& t) override { rcode = r; xcode = x; reply = t; return true; }
+  bool quarantine(const std::string& r) override { quarantined = r; return true; }
+  std::string header(const std::string& n) const {
+    for (const auto& [k, v] : added) if (k == n) return v;
+    return "";
+  }
+};
+
+engine::SnapshotPtr snap(std::function<void(config::Config&)> tweak = {}) {
+  auto c = test::shipped_config_without_model();
+  c.thresholds.tag = 4;
+  c.thresholds.reject = 8;
+  if (tweak) tweak(c);
+  auto specs = config::load_rules(c);
+  rules::RuleSpec tag, rej;
+  tag.id = "T_TAG"; tag.target = "subject"; tag.pattern = "tag-me"; tag.score = 5;
+  rej.id = "T_REJ"; rej.target = "subject"; rej.pattern = "reject-me"; rej.score = 20;
+  specs.push_back(tag);
+  specs.push_back(rej);
+  return engine::Snapshot::from_parts(c, specs, nullptr);
+}
+
+struct Run {
+  milter::Stats stats;
+  std::vector<std::string> log;
+  engine::SnapshotStore store;
+  milter::Connection conn;
+  FakeMta mta;
+  explicit Run(engine::SnapshotPtr s, bool can_skip = true)
+      : store(std::move(s)), conn(store, stats, [this](int, const std::string& l) { log.push_back(l); }, can_skip) {
+    mta.macros["i"] = "QID123";
+    conn.connect("mx.example.org", "192.0.2.10");
+    conn.helo("mx.example.org");
+  }
+  Step message(const std::string& subject, const std::string& body = "hello\r\n",
+               std::vector<std::pair<std::string, std::string>> extra = {}) {
+    Step s = conn.envfrom(mta, "<sender@example.org>");
+    if (s != Step::Continue) return s;
+    conn.envrcpt("<user@test.example>");
+    conn.header("From", " Alice <alice@example.org>");
+    conn.header("Subject", (" " + subject).c_str());
+    for (auto& [k, v] : extra) conn.header(k.c_str(), v.c_str());
+    conn.eoh();
+    conn.body(reinterpret_cast<const unsigned char*>(body.data()), body.size());
+    return conn.eom(mta);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("milter: ham gets X-Spam-Status: No and the forged X-Spam-* headers are deleted", "[milter]") {
+  Run r(snap());
+  CHECK(r.message("lunch", "hi\r\n", {{"X-Spam-Status", " Yes, score=99"}, {"X-Spam-Flag", " YES"}, {"X-Spam-Status", " Yes"}}) ==
+        Step::Continue);
+  CHECK(r.mta.header("X-Spam-Status").starts_with("No, score="));
+  CHECK(r.mta.header("X-Spam-Flag").empty());
+  int deleted = 0;
+  for (auto& [n, i, v, del] : r.mta.changed) deleted += del;
+  CHECK(deleted == 3);
+  REQUIRE(r.log.size() == 1);
+  CHECK(r.log[0].find("queue_id=QID123") != std::string::npos);
+  CHECK(r.log[0].find("action=accept") != std::string::npos);
+}
+
+TEST_CASE("milter: a tagged message gets SpamAssassin-style headers and a subject prefix", "[milter]") {
+  Run r(snap());
+  CHECK(r.message("please tag-me") == Step::Continue);
+  CHECK(r.mta.header("X-Spam-Flag") == "YES");
+  CHECK(r.mta.header("X-Spam-Status").starts_with("Yes, score="));
+  CHECK(r.mta.header("X-Spam-Status").find("tests=T_TAG") != std::string::npos);
+  CHECK(r.mta.header("X-Tamis-Report").find("T_TAG=5.00") != std::string::npos);
+  REQUIRE(r.mta.changed.size() == 1);
+  CHECK(std::get<0>(r.mta.changed[0]) == "Subject");
+  CHECK(std::get<2>(r.mta.changed[0]) == " [SPAM] please tag-me");
+}
+
+TEST_CASE("milter: a message above reject gets 550 5.7.1 with a reference that is in the log", "[milter]") {
+  Run r(snap());
+  CHECK(r.message("reject-me now") == Step::Reject);
+  CHECK(r.mta.rcode == "550");
+  CHECK(r.mta.xcode == "5.7.1");
+  CHECK(r.mta.reply.find("(ref QID123)") != std::string::npos);
+  CHECK(r.log.back().find("ref=QID123") != std::string::npos);
+}
+
+TEST_CASE("milter: reject_action quarantine holds and tags instead of refusing", "[milter]") {
+  Run r(snap([](config::Config& c) { c.reject_action = core::Action::Quarantine; }));
+  CHECK(r.message("reject-me") == Step::Continue);
+  CHECK_FALSE(r.mta.quarantined.empty());
+  CHECK(r.mta.header("X-Spam-Flag") == "YES");
+}
+
+TEST_CASE("milter: authenticated clients and trusted networks are not scored", "[milter]") {
+  Run a(snap());
+  a.mta.macros["{auth_authen}"] = "alice";
+  CHECK(a.message("reject-me") == Step::Accept);
+  CHECK(a.mta.added.empty());
+  Run t(snap([](config::Config& c) { c.milter.trusted_networks = {"192.0.2.0/24"}; }));
+  CHECK(t.message("reject-me") == Step::Accept);
+  CHECK(t.stats.bypassed == 1);
+  Run n(snap([](config::Config& c) { c.milter.trusted_networks = {"198.51.100.0/24"}; }));
+  CHECK(n.message("reject-me") == Step::Reject);
+}
+
+TEST_CASE("milter: a body past the scan cap is skipped and the message still judged", "[milter][limits]") {
+  Run r(snap([](config::Config& c) { c.limits.max_scan_bytes = 1000; }));
+  r.conn.envfrom(r.mta, "<s@example.org>");
+  r.conn.header("Subject", " tag-me");
+  r.conn.eoh();
+  std::string chunk(800, 'x');
+  CHECK(r.conn.body(reinterpret_cast<const unsigned char*>(chunk.data()), chunk.size()) == Step::Continue);
+  CHECK(r.conn.body(reinterpret_cast<const unsigned char*>(chunk.data()), chunk.size()) == Step::Skip);
+  CHECK(r.conn.eom(r.mta) == Step::Continue);
+  CHECK(r.mta.header("X-Spam-Flag") == "YES");
+  INFO(r.log.back());
+  CHECK(r.log.back().find("size=1619")  /* 17 + 2 header bytes + 1600 body, counted past the cap */ != std::string::npos);
+}
+
+TEST_CASE("milter: recipients beyond max_recipients are counted but not kept", "[milter][limits]") {
+  Run r(snap([](config::Config& c) { c.limits.max_recipients = 10; }));
+  r.conn.envfrom(r.mta, "<s@example.org>");
+  for (int i = 0; i < 1000; ++i) r.conn.envrcpt(("<u" + std::to_string(i) + "@test.example>").c_str());
+  r.conn.eoh();
+  r.conn.eom(r.mta);
+  CHECK(r.log.back().find("rcpts=1000") != std::string::npos);
+}
+
+TEST_CASE("milter: callbacks in any order never crash and abort resets the message", "[milter]") {
+  Run r(snap());
+  CHECK(r.conn.header("Subject", " reject-me") == Step::Continue);  // no envfrom yet
+  CHECK(r.conn.body(nullptr, 0) == Step::Continue);
+  CHECK(r.conn.eom(r.mta) == Step::Continue);
+  r.conn.envfrom(r.mta, nullptr);
+  r.conn.header("Subject", " reject-me");
+  r.conn.abort();
+  CHECK(r.conn.eom(r.mta) == Step::Continue);  // nothing left to judge
+  CHECK(r.message("fine") == Step::Continue);
+}
+
+TEST_CASE("milter: an error in a no-reply step is answered at end of message by the failure policy", "[milter][failure]") {
+  Run r(snap([](config::Config& c) { c.failure.internal_error = core::Action::TempFail; }));
+  r.conn.envfrom(r.mta, "<s@example.org>");
+  r.conn.defer_error("header", "boom");
+  CHECK(r.conn.eom(r.mta) == Step::TempFail);
+  CHECK(r.log.back().find("internal error") != std::string::npos);
+}
+
+TEST_CASE("milter: CIDR matching for trusted networks", "[milter]") {
+  CHECK(milter::in_networks("192.0.2.77", {"192.0.2.0/24"}));
+  CHECK_FALSE(milter::in_networks("192.0.3.1", {"192.0.2.0/24"}));
+  CHECK(milter::in_networks("10.1.2.3", {"10.0.0.0/8"}));
+  CHECK(milter::in_networks("2001:db8::5", {"2001:db8::/32"}));
+  CHECK_FALSE(milter::in_networks("2001:db9::5", {"2001:db8::/32"}));
+  CHECK(milter::in_networks("127.0.0.1", {"127.0.0.1"}));
+  CHECK_FALSE(milter::in_networks("192.0.2.1", {"garbage", "192.0.2.0/99"}));
+  CHECK_FALSE(milter::in_networks("not-an-ip", {"0.0.0.0/0"}));
+}
