@@ -13,6 +13,18 @@ function T.open()
   T.expect(mt.negotiate(conn, nil, nil, nil) == nil, "negotiation failed")
   return conn
 end
+-- A connection with its SMTP client announced (ip may be "unspec").
+function T.client(host, ip)
+  local conn = T.open()
+  T.expect(mt.conninfo(conn, host or "mx.example.org", ip or "192.0.2.10") == nil, "conninfo")
+  T.reply(conn, SMFIR_CONTINUE, "connect")
+  return conn
+end
+-- Sends a body string and expects CONTINUE.
+function T.body(conn, s, what)
+  T.expect(mt.bodystring(conn, s) == nil, what)
+  T.reply(conn, SMFIR_CONTINUE, what)
+end
 function T.start_message(conn, from, subject, queue_id)
   mt.macro(conn, SMFIC_MAIL, "i", queue_id or "MTQ1")
   T.expect(mt.mailfrom(conn, from or "<sender@example.org>") == nil, "mailfrom")
