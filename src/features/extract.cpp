@@ -174,6 +174,21 @@ std::set<std::string> word_set(std::string_view s, std::size_t max) {
   return out;
 }
 
+// The shape of an identifier: runs of digits, lower-case and upper-case
+// letters collapse to 9, a and A; punctuation stays. "<20021126.1234.ab@x.org>"
+// -> "<9.9.a@a.a>": what mailer wrote it, not which message it is.
+std::string shape_of(std::string_view v) {
+  std::string out;
+  char last = 0;
+  for (char c : v.substr(0, 120)) {
+    char k = core::is_digit(c) ? '9' : core::is_lower(c) ? 'a' : core::is_upper(c) ? 'A' : c;
+    if ((k == '9' || k == 'a' || k == 'A') && k == last) continue;
+    out.push_back(k);
+    last = k;
+  }
+  return out;
+}
+
 const std::vector<std::string> kFixedTargets = {
     "subject", "from", "from_addr", "from_name", "reply_to_addr", "to", "message_id", "headers", "body", "html",
     "url", "url_host", "url_domain", "attachment_name", "attachment_type", "attachment_member", "env_helo",
@@ -559,6 +574,24 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
     if (tok.size() < lim.max_tokens) tok.push_back(token_hash("u:", d));
   for (const auto& a : msg.attachments)
     if (tok.size() < lim.max_tokens) tok.push_back(token_hash("a:", a.declared_type + "/" + ext_of(a.filename)));
+  // Fingerprints of the sending software and sender, which generalise across
+  // campaigns better than words: mailer name, the shape of the Message-ID,
+  // the MIME boundary and the Date, charsets, the From domain and name.
+  auto add = [&](std::string_view prefix, std::string_view v) {
+    if (tok.size() < lim.max_tokens && !v.empty()) tok.push_back(token_hash(prefix, v));
+  };
+  for (const char* mh : {"x-mailer", "user-agent"})
+    if (const auto* h = msg.header(mh)) tokenize(std::string_view(h->value).substr(0, 200), "m:", tok, lim.max_tokens);
+  if (mid) add("id:", shape_of(mid->value));
+  if (date) add("dt:", shape_of(date->value));
+  if (const auto* ct = msg.header("content-type")) {
+    std::string lv = lower(ct->value);
+    if (auto b = lv.find("boundary="); b != std::string::npos) add("bd:", shape_of(std::string_view(ct->value).substr(b + 9, 80)));
+  }
+  add("ct:", msg.top_content_type);
+  for (const auto& t : msg.texts) add("cs:", t.charset);
+  add("f:", fa.domain);
+  tokenize(std::string_view(fa.name).substr(0, 100), "fn:", tok, lim.max_tokens);
   std::sort(tok.begin(), tok.end());
   tok.erase(std::unique(tok.begin(), tok.end()), tok.end());
   return ex;

@@ -111,6 +111,6 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
 // prefix ("s:" subject, "b:" body, "u:" URL domain, "a:" attachment type).
 void tokenize(std::string_view text, std::string_view prefix, std::vector<std::uint64_t>& out, std::size_t max);
 std::uint64_t token_hash(std::string_view prefix, std::string_view word);
-constexpr int kTokenizerVersion = 1;
+constexpr int kTokenizerVersion = 2;  // 2: + mailer, Message-ID/Date/boundary shapes, charsets, From
 
 }  // namespace tamis::features
