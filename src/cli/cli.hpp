@@ -29,6 +29,8 @@ struct TrainArgs {
   int early_stopping = 30;
   bool json = false;
   std::string file;
+  std::string plot;
+  int worst = 5;
 };
 
 void add_train_commands(CLI::App& app, TrainArgs& a);

@@ -21,6 +21,8 @@
 #include <numeric>
 #include <random>
 #include <thread>
+#include <array>
+#include <map>
 
 #include "cli/cli.hpp"
 #include "core/error.hpp"
@@ -307,6 +309,190 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
   return 0;
 }
 
+// ---- tamis eval ----
+
+std::string fmt(double x, int prec = 2) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", prec, x);
+  return b;
+}
+
+std::string reasons_of(const engine::ScanResult& r) {
+  std::string s;
+  for (const auto& x : r.verdict.reasons) s += (s.empty() ? "" : ", ") + x.name + " " + fmt(x.points);
+  return s;
+}
+
+int run_eval(const TrainArgs& a, const std::string& config_path) {
+  auto cfg = config::load_config(config_path.empty() ? config::default_config_path() : config_path);
+  if (!a.model.empty()) cfg.model_path = a.model;
+  auto specs = config::load_rules(cfg);
+  std::shared_ptr<const model::Model> m;
+  if (cfg.model_enabled) m = model::Model::load(cfg.model_path);
+  auto snap = engine::Snapshot::from_parts(cfg, specs, m);
+  auto labels = read_labels(a.labels);
+  std::vector<engine::ScanResult> res(labels.size());
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i; (i = next++) < labels.size();) {
+      std::string raw;
+      try {
+        raw = read_message(labels[i].first, cfg.limits.max_scan_bytes);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "tamis: %s (scored as empty)\n", e.what());
+      }
+      res[i] = engine::scan(*snap, raw, core::Envelope{});
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < std::max(1, a.threads); ++t) pool.emplace_back(work);
+  for (auto& t : pool) t.join();
+
+  std::vector<double> score;
+  std::vector<int> label;
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    score.push_back(res[i].verdict.score);
+    label.push_back(labels[i].second);
+  }
+  Metrics mt = metrics(score, label);
+  auto rate_at = [&](double thr, int want_label) {  // share of `want_label` on the wrong side of thr
+    std::size_t n = 0, k = 0;
+    for (std::size_t i = 0; i < score.size(); ++i) {
+      if (label[i] != want_label) continue;
+      ++n;
+      k += want_label ? score[i] < thr : score[i] >= thr;
+    }
+    return n ? static_cast<double>(k) / static_cast<double>(n) : 0.0;
+  };
+  const auto& th = cfg.thresholds;
+  std::map<std::string, std::array<std::size_t, 2>> confusion;  // action -> ham, spam
+  for (std::size_t i = 0; i < res.size(); ++i) {
+    std::string act = res[i].verdict.failure.empty() ? core::action_name(res[i].verdict.action) : "failure:" + res[i].verdict.failure;
+    confusion[act][static_cast<std::size_t>(label[i])]++;
+  }
+  std::vector<std::size_t> fps, fns;
+  for (std::size_t i = 0; i < res.size(); ++i) (label[i] ? fns : fps).push_back(i);
+  std::sort(fps.begin(), fps.end(), [&](auto x, auto y) { return score[x] > score[y]; });
+  std::sort(fns.begin(), fns.end(), [&](auto x, auto y) { return score[x] < score[y]; });
+  fps.resize(std::min<std::size_t>(fps.size(), static_cast<std::size_t>(a.worst)));
+  fns.resize(std::min<std::size_t>(fns.size(), static_cast<std::size_t>(a.worst)));
+  auto explained = [&](std::size_t i) {  // the worst ones again, with model contributions
+    engine::ScanOptions o;
+    o.explain = engine::Explain::Always;
+    return engine::scan(*snap, read_message(labels[i].first, cfg.limits.max_scan_bytes), core::Envelope{}, o);
+  };
+
+  if (!a.scores.empty()) {
+    std::ofstream out(a.scores);
+    for (std::size_t i = 0; i < res.size(); ++i)
+      out << labels[i].first << '\t' << (label[i] ? "spam" : "ham") << '\t' << score[i] << '\t'
+          << core::action_name(res[i].verdict.action) << '\n';
+  }
+  if (!a.plot.empty()) {
+    // ROC: FPR (log scale) against TPR, one point per distinct score.
+    std::vector<std::size_t> order(score.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](auto x, auto y) { return score[x] > score[y]; });
+    std::string data = a.plot + ".dat";
+    {
+      std::ofstream d(data);
+      double tp = 0, fp = 0;
+      for (std::size_t k = 0; k < order.size(); ++k) {
+        (label[order[k]] ? tp : fp) += 1;
+        if (k + 1 == order.size() || score[order[k + 1]] != score[order[k]])
+          d << std::max(fp / std::max<double>(1, static_cast<double>(mt.n_ham)), 1e-5) << ' '
+            << tp / std::max<double>(1, static_cast<double>(mt.n_spam)) << '\n';
+      }
+    }
+    std::string cmd = "gnuplot -e \"set terminal pngcairo size 900,650 noenhanced; set output '" + a.plot +
+                      "'; set logscale x; set xrange [1e-5:1]; set yrange [0:1.001]; set grid; set key bottom right;"
+                      " set xlabel 'false-positive rate (ham tagged)'; set ylabel 'true-positive rate (spam caught)';"
+                      " set title 'tamis ROC, AUC " + fmt(mt.auc, 6) + "';"
+                      " plot '" + data + "' using 1:2 with steps lw 2 title 'tamis'\" 2>&1";
+    if (std::system(cmd.c_str()) != 0) {
+      std::fprintf(stderr, "tamis: gnuplot failed (is gnuplot installed? apt-get install gnuplot-nox)\n");
+      return 1;
+    }
+    std::remove(data.c_str());
+  }
+  if (a.json) {
+    json j;
+    j["messages"] = {{"ham", mt.n_ham}, {"spam", mt.n_spam}};
+    j["auc"] = mt.auc;
+    j["one_minus_roca_percent"] = (1 - mt.auc) * 100;
+    j["thresholds"] = {{"tag", th.tag}, {"reject", th.reject}};
+    j["at_tag"] = {{"fpr", rate_at(th.tag, 0)}, {"fnr", rate_at(th.tag, 1)}};
+    j["at_reject"] = {{"fpr", rate_at(th.reject, 0)}, {"fnr", rate_at(th.reject, 1)}};
+    j["fnr_at_fpr_0.1%"] = mt.fnr_at_fpr_1e3;
+    j["fnr_at_fpr_0.01%"] = mt.fnr_at_fpr_1e4;
+    json conf = json::object();
+    for (const auto& [act, c] : confusion) conf[act] = {{"ham", c[0]}, {"spam", c[1]}};
+    j["actions"] = conf;
+    json worst = {{"false_positives", json::array()}, {"false_negatives", json::array()}};
+    for (auto i : fps) worst["false_positives"].push_back({{"path", labels[i].first}, {"score", score[i]}, {"reasons", reasons_of(explained(i))}});
+    for (auto i : fns) worst["false_negatives"].push_back({{"path", labels[i].first}, {"score", score[i]}, {"reasons", reasons_of(explained(i))}});
+    j["worst"] = worst;
+    std::printf("%s\n", dump(j).c_str());
+    return 0;
+  }
+  std::printf("messages: %zu ham, %zu spam (model %s)\n", mt.n_ham, mt.n_spam, m ? cfg.model_path.c_str() : "disabled");
+  std::printf("ROC AUC %.6f   1-ROCA %.4f%%\n", mt.auc, (1 - mt.auc) * 100);
+  std::printf("at tag    %5.2f: FPR %.3f%%  FNR %.2f%%\n", th.tag, rate_at(th.tag, 0) * 100, rate_at(th.tag, 1) * 100);
+  std::printf("at reject %5.2f: FPR %.3f%%  FNR %.2f%%\n", th.reject, rate_at(th.reject, 0) * 100, rate_at(th.reject, 1) * 100);
+  std::printf("FNR at FPR 0.1%%: %.2f%%   FNR at FPR 0.01%%: %.2f%%\n", mt.fnr_at_fpr_1e3 * 100, mt.fnr_at_fpr_1e4 * 100);
+  std::printf("\n%-24s %8s %8s\n", "action", "ham", "spam");
+  for (const auto& [act, c] : confusion) std::printf("%-24s %8zu %8zu\n", act.c_str(), c[0], c[1]);
+  std::printf("\nworst false positives (ham, highest scores):\n");
+  for (auto i : fps) std::printf("  %7.2f  %s\n           %s\n", score[i], labels[i].first.c_str(), reasons_of(explained(i)).c_str());
+  std::printf("worst false negatives (spam, lowest scores):\n");
+  for (auto i : fns) std::printf("  %7.2f  %s\n           %s\n", score[i], labels[i].first.c_str(), reasons_of(explained(i)).c_str());
+  return 0;
+}
+
+// ---- tamis explain ----
+
+int run_explain(const TrainArgs& a, const std::string& config_path) {
+  auto snap = load_snapshot(config_path);
+  engine::ScanOptions o;
+  o.explain = engine::Explain::Always;
+  o.keep_row = true;
+  auto r = engine::scan(*snap, read_message(a.file, snap->config.limits.max_scan_bytes), core::Envelope{}, o);
+  const auto& v = r.verdict;
+  const auto& th = snap->config.thresholds;
+  std::printf("%s\n", a.file.c_str());
+  std::printf("verdict: %s, score %.2f (tag at %.2f, reject at %.2f)%s\n", core::action_name(v.action), v.score, th.tag, th.reject,
+              v.failure.empty() ? "" : (", scan failed: " + v.failure).c_str());
+  std::printf("  = rule points %.2f + model points %.2f", v.rule_points, v.model_points);
+  if (v.p_spam >= 0) std::printf("   (model p(spam) with the rules: %.4f)", 1 / (1 + std::exp(-v.score / std::max(1e-9, snap->config.model_points_per_logit))));
+  std::printf("\n\nrules that hit:\n");
+  if (r.rule_hits.empty()) std::printf("  (none)\n");
+  for (const auto& id : r.rule_hits) {
+    const auto& spec = snap->rules->rules()[static_cast<std::size_t>(snap->rules->find(id))];
+    std::printf("  %+6.2f  %-28s %s\n", spec.score, id.c_str(), spec.description.c_str());
+  }
+  if (snap->model) {
+    model::Prediction p;
+    std::vector<std::pair<std::string, double>> contribs;
+    if (snap->model->predict(r.row, true, p)) contribs = p.contributions;
+    double sum = 0;
+    for (const auto& [n, c] : contribs) sum += c;
+    std::printf("\nmodel: the trees add %.2f points = baseline %.2f + the features' contributions;\n"
+                "strongest features (points, the message's value):\n",
+                v.model_points, (p.margin - sum) * snap->config.model_points_per_logit);
+    const auto& names = snap->model->feature_names();
+    for (std::size_t k = 0; k < contribs.size() && k < 12; ++k) {
+      auto it = std::find(names.begin(), names.end(), contribs[k].first);
+      double val = it == names.end() ? NAN : r.row[static_cast<std::size_t>(it - names.begin())];
+      std::printf("  %+6.2f  %-28s = %s\n", contribs[k].second * snap->config.model_points_per_logit, contribs[k].first.c_str(),
+                  std::isnan(val) ? "missing" : fmt(val, 3).c_str());
+    }
+  }
+  std::printf("\nMIME anomalies: ");
+  for (std::size_t i = 0; i < r.anomalies.size(); ++i) std::printf("%s%s", i ? ", " : "", r.anomalies[i].c_str());
+  std::printf("%s\n", r.anomalies.empty() ? "none" : "");
+  return 0;
+}
+
 }  // namespace
 
 void add_train_commands(CLI::App& app, TrainArgs& a) {
@@ -320,11 +506,23 @@ void add_train_commands(CLI::App& app, TrainArgs& a) {
   a.train->add_option("--eta", a.eta, "learning rate");
   a.train->add_option("--max-depth", a.max_depth, "tree depth");
   a.train->add_option("--early-stopping", a.early_stopping, "stop after N rounds without gain on the validation part (0: train all --rounds)");
+  a.eval = app.add_subcommand("eval", "score labelled mail with the full engine and report accuracy");
+  a.eval->add_option("--labels", a.labels, "labels file(s): ham|spam<TAB>path")->required();
+  a.eval->add_option("--model", a.model, "model file (default: the config's)");
+  a.eval->add_option("--scores", a.scores, "write path<TAB>label<TAB>score<TAB>action per message");
+  a.eval->add_option("--plot", a.plot, "draw the ROC curve to this PNG (gnuplot)");
+  a.eval->add_option("--worst", a.worst, "how many worst false positives/negatives to list");
+  a.eval->add_option("--threads", a.threads, "threads");
+  a.eval->add_flag("--json", a.json, "machine-readable output");
+  a.explain = app.add_subcommand("explain", "why a message gets its score: rule hits and model contributions in points");
+  a.explain->add_option("file", a.file, "message file")->required();
   a.train->add_option("--cv-scores", a.cv_scores, "with --folds: write path<TAB>label<TAB>fold<TAB>score of every held-out message");
 }
 
 int run_train_commands(CLI::App& app, TrainArgs& a, const std::string& config_path) {
   if (*a.train) return run_train(a, config_path);
+  if (*a.eval) return run_eval(a, config_path);
+  if (*a.explain) return run_explain(a, config_path);
   std::fprintf(stderr, "tamis: unknown command\n");
   return 2;
 }
