@@ -181,12 +181,7 @@ std::shared_ptr<const Model> Model::from_parts(const std::string& booster_json, 
   check(XGBoosterGetNumFeature(h, &nf), "XGBoosterGetNumFeature");
   if (nf != m->names_.size())
     throw core::ConfigError("", 0, "booster has " + std::to_string(nf) + " features, the schema " + std::to_string(m->names_.size()));
-  try {
-    auto j = json::parse(booster_json);
-    m->trees_ = j.at("learner").at("gradient_booster").at("model").at("trees").size();
-  } catch (const std::exception&) {
-    m->trees_ = 0;
-  }
+  m->init_trees(booster_json);
   return m;
 }
 
@@ -240,6 +235,65 @@ void Model::save(const std::string& path) const {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) throw core::ConfigError(path, 0, "cannot rename model into place");
 }
 
+void Model::init_trees(const std::string& booster_json) {
+  auto j = json::parse(booster_json);
+  const auto& trees = j.at("learner").at("gradient_booster").at("model").at("trees");
+  trees_ = trees.size();
+  for (const auto& t : trees) {
+    auto lc = t.at("left_children").get<std::vector<int>>();
+    auto rc = t.at("right_children").get<std::vector<int>>();
+    auto si = t.at("split_indices").get<std::vector<int>>();
+    auto sc = t.at("split_conditions").get<std::vector<float>>();
+    auto dl = t.at("default_left").get<std::vector<int>>();
+    auto hess = t.at("sum_hessian").get<std::vector<float>>();
+    std::vector<Node> nodes(lc.size());
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      nodes[i].left = lc[i];
+      nodes[i].right = rc[i];
+      nodes[i].feature = si[i];
+      nodes[i].cond = sc[i];
+      nodes[i].default_left = dl[i] != 0;
+      if (nodes[i].left >= 0 && (static_cast<std::size_t>(nodes[i].left) >= nodes.size() ||
+                                 static_cast<std::size_t>(nodes[i].right) >= nodes.size() ||
+                                 nodes[i].feature < 0 || static_cast<std::size_t>(nodes[i].feature) >= names_.size()))
+        throw core::ConfigError("", 0, "malformed tree in booster");
+    }
+    // Node means as XGBoost computes them (FillNodeMeanValues): children
+    // weighted by their hessian sums. Children have larger ids than parents.
+    for (std::size_t i = nodes.size(); i-- > 0;) {
+      Node& n = nodes[i];
+      if (n.left < 0) { n.mean = n.cond; continue; }
+      const Node& l = nodes[static_cast<std::size_t>(n.left)];
+      const Node& r = nodes[static_cast<std::size_t>(n.right)];
+      float hl = hess[static_cast<std::size_t>(n.left)], hr = hess[static_cast<std::size_t>(n.right)];
+      n.mean = (l.mean * hl + r.mean * hr) / hess[i];
+    }
+    trees_nodes_.push_back(std::move(nodes));
+  }
+}
+
+bool Model::reference_contributions(const std::vector<float>& row, std::vector<float>& out, std::string* error) const {
+  DMatrixHandle dm = nullptr;
+  if (XGDMatrixCreateFromMat(row.data(), 1, row.size(), NAN, &dm) != 0) {
+    if (error) *error = last_error();
+    return false;
+  }
+  const bst_ulong* shape = nullptr;
+  bst_ulong dim = 0;
+  const float* result = nullptr;
+  const char* cfg = "{\"type\": 3, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, \"strict_shape\": false}";
+  int rc = XGBoosterPredictFromDMatrix(booster_, dm, cfg, &shape, &dim, &result);
+  if (rc == 0) {
+    std::size_t n = 1;
+    for (bst_ulong i = 0; i < dim; ++i) n *= shape[i];
+    out.assign(result, result + n);
+  } else if (error) {
+    *error = last_error();
+  }
+  XGDMatrixFree(dm);
+  return rc == 0;
+}
+
 std::vector<int> Model::bind(const rules::CompiledRules& rules) const {
   std::vector<int> b;
   b.reserve(rule_features_.size());
@@ -291,27 +345,20 @@ bool Model::predict(const std::vector<float>& row, bool contributions, Predictio
   out.p_spam = 1.0 / (1.0 + std::exp(-out.margin));
   out.contributions.clear();
   if (contributions) {
-    // In-place prediction has no contributions in XGBoost 1.7: go through a
-    // one-row DMatrix (only when explanations are asked for).
-    DMatrixHandle dm = nullptr;
-    if (XGDMatrixCreateFromMat(row.data(), 1, row.size(), NAN, &dm) != 0) {
-      if (error) *error = last_error();
-      return false;
+    // Saabas: walk each tree's decision path; each split's feature is
+    // credited with the change in the node mean it causes.
+    res.assign(names_.size() + 1, 0.0f);
+    for (const auto& nodes : trees_nodes_) {
+      std::size_t nid = 0;
+      res[names_.size()] += nodes[0].mean;
+      while (nodes[nid].left >= 0) {
+        const Node& n = nodes[nid];
+        float v = row[static_cast<std::size_t>(n.feature)];
+        int next = std::isnan(v) ? (n.default_left ? n.left : n.right) : (v < n.cond ? n.left : n.right);
+        res[static_cast<std::size_t>(n.feature)] += nodes[static_cast<std::size_t>(next)].mean - n.mean;
+        nid = static_cast<std::size_t>(next);
+      }
     }
-    const bst_ulong* shape = nullptr;
-    bst_ulong dim = 0;
-    const float* result = nullptr;
-    const char* cfg = "{\"type\": 3, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, \"strict_shape\": false}";
-    int rc = XGBoosterPredictFromDMatrix(booster_, dm, cfg, &shape, &dim, &result);
-    if (rc == 0) {
-      std::size_t n = 1;
-      for (bst_ulong i = 0; i < dim; ++i) n *= shape[i];
-      res.assign(result, result + n);
-    } else if (error) {
-      *error = last_error();
-    }
-    XGDMatrixFree(dm);
-    if (rc != 0) return false;
     for (std::size_t i = 0; i + 1 < res.size() && i < names_.size(); ++i)
       if (res[i] != 0.0f) out.contributions.emplace_back(names_[i], res[i]);
     std::sort(out.contributions.begin(), out.contributions.end(),

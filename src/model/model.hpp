@@ -87,7 +87,14 @@ class Model {
   // The model's input row for one message.
   std::vector<float> row(const features::Extracted& ex, const rules::RuleHits& hits, const std::vector<int>& binding) const;
   // Never throws; on an XGBoost error returns false and sets `error`.
+  // The margin always comes from XGBoost. Contributions are XGBoost's
+  // "approximate" (Saabas) ones, computed from the booster's own trees with
+  // node means precomputed at load: XGBoost's API would build a DMatrix and
+  // recompute every node mean per call (~150 µs a message here).
   bool predict(const std::vector<float>& row, bool contributions, Prediction& out, std::string* error = nullptr) const;
+  // XGBoost's own approximate contributions (type 3) through a DMatrix; the
+  // reference the fast path is tested against. Last value is the bias.
+  bool reference_contributions(const std::vector<float>& row, std::vector<float>& out, std::string* error = nullptr) const;
   const std::string& meta_json() const { return meta_json_; }
   std::size_t trees() const { return trees_; }
   // Writes the model file (booster + tokens + schema + metadata).
@@ -96,6 +103,16 @@ class Model {
  private:
   Model() = default;
   void init_names();
+  void init_trees(const std::string& booster_json);
+  // The forest, flattened, for contributions only.
+  struct Node {
+    int left = -1, right = -1;  // -1: leaf
+    int feature = 0;
+    float cond = 0;             // split condition; leaf value for leaves
+    bool default_left = false;
+    float mean = 0;             // cover-weighted mean of the leaves below
+  };
+  std::vector<std::vector<Node>> trees_nodes_;
   void* booster_ = nullptr;
   TokenTable tokens_;
   std::vector<std::string> rule_features_;

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <thread>
 
 #include "core/error.hpp"
@@ -140,4 +141,38 @@ TEST_CASE("model: the token table scores spam words positive and ham words negat
   tt.features({features::token_hash("b:", "viagra")}, out);
   REQUIRE(out.size() == model::token_feature_names().size());
   CHECK(out[0] > 2);
+}
+
+TEST_CASE("model: fast contributions equal XGBoost's approximate contributions", "[model]") {
+  auto check_model = [](const model::Model& m, const std::vector<std::vector<float>>& rows) {
+    for (const auto& row : rows) {
+      model::Prediction p;
+      REQUIRE(m.predict(row, true, p));
+      std::vector<float> ref;
+      std::string err;
+      REQUIRE(m.reference_contributions(row, ref, &err));
+      REQUIRE(ref.size() == m.feature_names().size() + 1);
+      std::map<std::string, double> fast(p.contributions.begin(), p.contributions.end());
+      for (std::size_t i = 0; i < m.feature_names().size(); ++i) {
+        double f = fast.count(m.feature_names()[i]) ? fast[m.feature_names()[i]] : 0.0;
+        INFO(m.feature_names()[i]);
+        CHECK(f == Approx(ref[i]).margin(1e-4));
+      }
+    }
+  };
+  auto tiny = test::tiny_model();
+  std::vector<std::vector<float>> rows;
+  for (float u : {0.f, 4.f, 5.5f, 9.f}) rows.push_back(row_with_urls(*tiny, u));
+  auto nan_row = row_with_urls(*tiny, NAN);
+  rows.push_back(nan_row);
+  check_model(*tiny, rows);
+  // the shipped model on real messages (missing values included)
+  auto snap = engine::Snapshot::build(test::src_path("config/tamis.yaml"));
+  engine::ScanOptions o;
+  o.keep_row = true;
+  std::vector<std::vector<float>> real;
+  for (const auto& f : {"tests/data/mime/html_phish.eml", "tests/data/mime/plain.eml", "tests/data/mime/zip_with_exe.eml",
+                        "tests/integration/consistency/message.eml"})
+    real.push_back(engine::scan(*snap, test::read_file(test::src_path(f)), {}, o).row);
+  check_model(*snap->model, real);
 }
