@@ -16,6 +16,7 @@ struct TrainArgs {
   CLI::App* eval = nullptr;
   CLI::App* explain = nullptr;
   std::vector<std::string> labels;
+  std::vector<std::string> ham, spam;
   std::string out = "models/default.json";
   std::string model;
   std::string scores;

@@ -19,6 +19,7 @@
 #include <iostream>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <thread>
 #include <array>
@@ -42,8 +43,70 @@ struct Example {
   double rule_points = 0;
 };
 
-std::vector<std::pair<std::string, int>> read_labels(const std::vector<std::string>& files) {
-  std::vector<std::pair<std::string, int>> out;
+// One labelled message: a file, or a message cut out of an mbox (kept in memory).
+struct Item {
+  std::string name;  // path, or "mbox#N"
+  int label = 0;     // 1 = spam
+  std::optional<std::string> raw;
+};
+
+std::string load(const Item& it, std::size_t max_bytes) {
+  if (it.raw) return it.raw->size() > max_bytes + 1 ? it.raw->substr(0, max_bytes + 1) : *it.raw;
+  return read_message(it.name, max_bytes);
+}
+
+// Messages of an mbox file: split at "From " lines that start a message
+// (first line, or after a blank line); ">From " quoting is undone.
+void read_mbox(const std::string& path, int label, std::vector<Item>& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw core::ConfigError(path, 0, "cannot read mbox");
+  std::string line, cur;
+  bool prev_blank = true, have = false;
+  std::size_t n = 0;
+  auto flush = [&] {
+    if (have) out.push_back({path + "#" + std::to_string(++n), label, cur});
+    cur.clear();
+  };
+  while (std::getline(in, line)) {
+    if (prev_blank && line.rfind("From ", 0) == 0) {
+      flush();
+      have = true;
+    } else if (line.rfind(">From ", 0) == 0 || line.rfind(">>From ", 0) == 0) {
+      line.erase(0, 1);
+    }
+    if (have) cur.append(line).push_back('\n');
+    prev_blank = line.empty() || line == "\r";
+  }
+  flush();
+}
+
+// A Maildir (cur/ and new/), a plain directory of message files, or an mbox file.
+void read_source(const std::string& path, int label, std::vector<Item>& out) {
+  if (fs::is_directory(path)) {
+    std::vector<std::string> files;
+    bool maildir = fs::is_directory(fs::path(path) / "cur") || fs::is_directory(fs::path(path) / "new");
+    if (maildir) {
+      for (const char* sub : {"cur", "new"})
+        if (fs::is_directory(fs::path(path) / sub))
+          for (const auto& e : fs::directory_iterator(fs::path(path) / sub))
+            if (e.is_regular_file()) files.push_back(e.path().string());
+    } else {
+      for (const auto& e : fs::recursive_directory_iterator(path))
+        if (e.is_regular_file() && e.path().filename() != "labels.tsv" && e.path().filename().string()[0] != '.')
+          files.push_back(e.path().string());
+    }
+    std::sort(files.begin(), files.end());
+    for (auto& f : files) out.push_back({f, label, std::nullopt});
+  } else if (fs::is_regular_file(path)) {
+    read_mbox(path, label, out);
+  } else {
+    throw core::ConfigError(path, 0, "no such Maildir, directory or mbox");
+  }
+}
+
+std::vector<Item> read_labels(const std::vector<std::string>& files, const std::vector<std::string>& ham = {},
+                              const std::vector<std::string>& spam = {}) {
+  std::vector<Item> out;
   for (const auto& f : files) {
     std::ifstream in(f);
     if (!in) throw core::ConfigError(f, 0, "cannot read labels file");
@@ -59,16 +122,17 @@ std::vector<std::pair<std::string, int>> read_labels(const std::vector<std::stri
       std::string label = line.substr(0, tab), path = line.substr(tab + 1);
       if (label != "ham" && label != "spam") throw core::ConfigError(f, n, "label must be ham or spam, got '" + label + "'");
       fs::path p(path);
-      out.emplace_back((p.is_absolute() ? p : dir / p).string(), label == "spam" ? 1 : 0);
+      out.push_back({(p.is_absolute() ? p : dir / p).string(), label == "spam" ? 1 : 0, std::nullopt});
     }
   }
-  if (out.empty()) throw core::ConfigError(files.empty() ? "" : files[0], 0, "no labelled messages");
+  for (const auto& h : ham) read_source(h, 0, out);
+  for (const auto& sp : spam) read_source(sp, 1, out);
+  if (out.empty()) throw core::ConfigError(files.empty() ? "" : files[0], 0, "no labelled messages (give --labels, --ham or --spam)");
   return out;
 }
 
 // Extracts every message on `threads` threads with the snapshot's rules.
-std::vector<Example> extract_all(const engine::Snapshot& snap, const std::vector<std::pair<std::string, int>>& labels,
-                                 int threads) {
+std::vector<Example> extract_all(const engine::Snapshot& snap, const std::vector<Item>& labels, int threads) {
   std::vector<Example> ex(labels.size());
   std::atomic<std::size_t> next{0}, done{0};
   auto work = [&] {
@@ -77,11 +141,11 @@ std::vector<Example> extract_all(const engine::Snapshot& snap, const std::vector
     o.keep_extracted = true;
     for (std::size_t i; (i = next++) < labels.size();) {
       Example& e = ex[i];
-      e.path = labels[i].first;
-      e.label = labels[i].second;
+      e.path = labels[i].name;
+      e.label = labels[i].label;
       std::string raw;
       try {
-        raw = read_message(e.path, snap.config.limits.max_scan_bytes);
+        raw = load(labels[i], snap.config.limits.max_scan_bytes);
       } catch (const std::exception& err) {
         std::fprintf(stderr, "tamis: %s (treated as empty)\n", err.what());
       }
@@ -235,8 +299,8 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
   cfg.model_enabled = false;  // training scores with rules only
   auto specs = config::load_rules(cfg);
   auto snap = engine::Snapshot::from_parts(cfg, specs, nullptr);
-  auto labels = read_labels(a.labels);
-  std::fprintf(stderr, "tamis train: %zu messages from %zu labels file(s)\n", labels.size(), a.labels.size());
+  auto labels = read_labels(a.labels, a.ham, a.spam);
+  std::fprintf(stderr, "tamis train: %zu messages\n", labels.size());
   auto ex = extract_all(*snap, labels, a.threads);
   auto t_extract = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr, "  features extracted in %.1f s\n", t_extract);
@@ -330,14 +394,14 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
   std::shared_ptr<const model::Model> m;
   if (cfg.model_enabled) m = model::Model::load(cfg.model_path);
   auto snap = engine::Snapshot::from_parts(cfg, specs, m);
-  auto labels = read_labels(a.labels);
+  auto labels = read_labels(a.labels, a.ham, a.spam);
   std::vector<engine::ScanResult> res(labels.size());
   std::atomic<std::size_t> next{0};
   auto work = [&] {
     for (std::size_t i; (i = next++) < labels.size();) {
       std::string raw;
       try {
-        raw = read_message(labels[i].first, cfg.limits.max_scan_bytes);
+        raw = load(labels[i], cfg.limits.max_scan_bytes);
       } catch (const std::exception& e) {
         std::fprintf(stderr, "tamis: %s (scored as empty)\n", e.what());
       }
@@ -352,7 +416,7 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
   std::vector<int> label;
   for (std::size_t i = 0; i < labels.size(); ++i) {
     score.push_back(res[i].verdict.score);
-    label.push_back(labels[i].second);
+    label.push_back(labels[i].label);
   }
   Metrics mt = metrics(score, label);
   auto rate_at = [&](double thr, int want_label) {  // share of `want_label` on the wrong side of thr
@@ -379,13 +443,13 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
   auto explained = [&](std::size_t i) {  // the worst ones again, with model contributions
     engine::ScanOptions o;
     o.explain = engine::Explain::Always;
-    return engine::scan(*snap, read_message(labels[i].first, cfg.limits.max_scan_bytes), core::Envelope{}, o);
+    return engine::scan(*snap, load(labels[i], cfg.limits.max_scan_bytes), core::Envelope{}, o);
   };
 
   if (!a.scores.empty()) {
     std::ofstream out(a.scores);
     for (std::size_t i = 0; i < res.size(); ++i)
-      out << labels[i].first << '\t' << (label[i] ? "spam" : "ham") << '\t' << score[i] << '\t'
+      out << labels[i].name << '\t' << (label[i] ? "spam" : "ham") << '\t' << score[i] << '\t'
           << core::action_name(res[i].verdict.action) << '\n';
   }
   if (!a.plot.empty()) {
@@ -429,8 +493,8 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
     for (const auto& [act, c] : confusion) conf[act] = {{"ham", c[0]}, {"spam", c[1]}};
     j["actions"] = conf;
     json worst = {{"false_positives", json::array()}, {"false_negatives", json::array()}};
-    for (auto i : fps) worst["false_positives"].push_back({{"path", labels[i].first}, {"score", score[i]}, {"reasons", reasons_of(explained(i))}});
-    for (auto i : fns) worst["false_negatives"].push_back({{"path", labels[i].first}, {"score", score[i]}, {"reasons", reasons_of(explained(i))}});
+    for (auto i : fps) worst["false_positives"].push_back({{"path", labels[i].name}, {"score", score[i]}, {"reasons", reasons_of(explained(i))}});
+    for (auto i : fns) worst["false_negatives"].push_back({{"path", labels[i].name}, {"score", score[i]}, {"reasons", reasons_of(explained(i))}});
     j["worst"] = worst;
     std::printf("%s\n", dump(j).c_str());
     return 0;
@@ -443,9 +507,9 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
   std::printf("\n%-24s %8s %8s\n", "action", "ham", "spam");
   for (const auto& [act, c] : confusion) std::printf("%-24s %8zu %8zu\n", act.c_str(), c[0], c[1]);
   std::printf("\nworst false positives (ham, highest scores):\n");
-  for (auto i : fps) std::printf("  %7.2f  %s\n           %s\n", score[i], labels[i].first.c_str(), reasons_of(explained(i)).c_str());
+  for (auto i : fps) std::printf("  %7.2f  %s\n           %s\n", score[i], labels[i].name.c_str(), reasons_of(explained(i)).c_str());
   std::printf("worst false negatives (spam, lowest scores):\n");
-  for (auto i : fns) std::printf("  %7.2f  %s\n           %s\n", score[i], labels[i].first.c_str(), reasons_of(explained(i)).c_str());
+  for (auto i : fns) std::printf("  %7.2f  %s\n           %s\n", score[i], labels[i].name.c_str(), reasons_of(explained(i)).c_str());
   return 0;
 }
 
@@ -497,7 +561,9 @@ int run_explain(const TrainArgs& a, const std::string& config_path) {
 
 void add_train_commands(CLI::App& app, TrainArgs& a) {
   a.train = app.add_subcommand("train", "train a model from labelled mail");
-  a.train->add_option("--labels", a.labels, "labels file(s): ham|spam<TAB>path (path relative to the file)")->required();
+  a.train->add_option("--labels", a.labels, "labels file(s): ham|spam<TAB>path (path relative to the file)");
+  a.train->add_option("--ham", a.ham, "ham: Maildir(s), directories of message files, or mbox files");
+  a.train->add_option("--spam", a.spam, "spam: Maildir(s), directories of message files, or mbox files");
   a.train->add_option("--out", a.out, "where to write the model (empty: cross-validate only)");
   a.train->add_option("--folds", a.folds, "stratified K-fold cross-validation before the final fit");
   a.train->add_option("--seed", a.seed, "random seed");
@@ -507,7 +573,9 @@ void add_train_commands(CLI::App& app, TrainArgs& a) {
   a.train->add_option("--max-depth", a.max_depth, "tree depth");
   a.train->add_option("--early-stopping", a.early_stopping, "stop after N rounds without gain on the validation part (0: train all --rounds)");
   a.eval = app.add_subcommand("eval", "score labelled mail with the full engine and report accuracy");
-  a.eval->add_option("--labels", a.labels, "labels file(s): ham|spam<TAB>path")->required();
+  a.eval->add_option("--labels", a.labels, "labels file(s): ham|spam<TAB>path");
+  a.eval->add_option("--ham", a.ham, "ham: Maildir(s), directories or mbox files");
+  a.eval->add_option("--spam", a.spam, "spam: Maildir(s), directories or mbox files");
   a.eval->add_option("--model", a.model, "model file (default: the config's)");
   a.eval->add_option("--scores", a.scores, "write path<TAB>label<TAB>score<TAB>action per message");
   a.eval->add_option("--plot", a.plot, "draw the ROC curve to this PNG (gnuplot)");
