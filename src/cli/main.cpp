@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.hpp"
@@ -113,6 +114,8 @@ int main(int argc, char** argv) {
   scan->add_option("paths", inputs, "message files or directories")->required();
 
   auto* check = app.add_subcommand("check-config", "validate config, rules and model; exit 1 with file:line on error");
+  bool dump = false;
+  check->add_flag("--dump", dump, "print the merged configuration (tamis.yaml + conf.d) and the rule files read");
 
   cli::TrainArgs targs;
   cli::add_train_commands(app, targs);
@@ -121,6 +124,16 @@ int main(int argc, char** argv) {
   try {
     if (*check) {
       auto snap = cli::load_snapshot(config_path);
+      if (dump) {
+        std::string path = config_path.empty() ? config::default_config_path() : config_path;
+        std::printf("# %s", path.c_str());
+        for (const auto& f : config::conf_d_files(path)) std::printf(" + %s", f.c_str());
+        std::printf("\n%s\n# rules:", config::dump_config(path).c_str());
+        std::set<std::string> files;
+        for (const auto& r : snap->rules->rules()) files.insert(r.file);
+        for (const auto& f : files) std::printf(" %s", f.c_str());
+        std::printf("\n");
+      }
       std::printf("ok: %s: %zu rules (%zu enabled), model %s (%zu trees, %zu features), schema %s\n",
                   snap->config.path.c_str(), snap->rules->rules().size(),
                   static_cast<std::size_t>(std::count_if(snap->rules->rules().begin(), snap->rules->rules().end(),

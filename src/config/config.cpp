@@ -83,13 +83,70 @@ std::string default_config_path() {
   return "/etc/tamis/tamis.yaml";
 }
 
-Config load_config(const std::string& path) {
-  Config c;
-  c.path = path;
-  c.dir = fs::absolute(path).parent_path().string();
-  Ctx cx{path};
+namespace {
+
+// rspamd-style layering: maps merge key by key, scalars and lists replace.
+YAML::Node merge(const YAML::Node& base, const YAML::Node& over) {
+  if (!over.IsMap() || !base.IsMap()) return YAML::Clone(over);
+  YAML::Node out = YAML::Clone(base);
+  for (const auto& kv : over) {
+    std::string k = kv.first.as<std::string>();
+    out[k] = out[k] ? merge(out[k], kv.second) : YAML::Clone(kv.second);
+  }
+  return out;
+}
+
+// `whole`: the merged result (cross-field checks apply), not one layer alone.
+Config parse_config(const YAML::Node& root, const std::string& path, const std::string& dir, bool whole);
+
+}  // namespace
+
+std::vector<std::string> conf_d_files(const std::string& config_path) {
+  std::vector<std::string> files;
+  fs::path d = fs::absolute(config_path).parent_path() / "conf.d";
+  if (!fs::is_directory(d)) return files;
+  for (const auto& e : fs::directory_iterator(d)) {
+    auto ext = e.path().extension().string();
+    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+YAML::Node merged_yaml(const std::string& path) {
   YAML::Node root = load_yaml(path);
   if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  std::string dir = fs::absolute(path).parent_path().string();
+  parse_config(root, path, dir, conf_d_files(path).empty());  // each layer is checked alone: errors name its file and line
+  for (const auto& f : conf_d_files(path)) {
+    YAML::Node layer = load_yaml(f);
+    if (!layer.IsDefined() || layer.IsNull()) continue;
+    parse_config(layer, f, dir, false);
+    root = merge(root, layer);
+  }
+  return root;
+}
+
+std::string dump_config(const std::string& path) {
+  YAML::Emitter e;
+  e << merged_yaml(path);
+  return e.c_str();
+}
+
+Config load_config(const std::string& path) {
+  YAML::Node root = merged_yaml(path);
+  std::string where = path;
+  if (!conf_d_files(path).empty()) where += " (with conf.d)";
+  return parse_config(root, where, fs::absolute(path).parent_path().string(), true);
+}
+
+namespace {
+
+Config parse_config(const YAML::Node& root, const std::string& path, const std::string& dir, bool whole) {
+  Config c;
+  c.path = path;
+  c.dir = dir;
+  Ctx cx{path};
   cx.only_keys(root, "the top level", {"limits", "thresholds", "reject_action", "model", "rules", "failure", "headers", "milter"});
   if (auto l = root["limits"]) {
     cx.only_keys(l, "limits", {"max_scan_bytes", "max_headers", "max_header_line", "max_mime_depth", "max_mime_parts",
@@ -114,7 +171,7 @@ Config load_config(const std::string& path) {
     cx.only_keys(t, "thresholds", {"tag", "reject"});
     cx.opt(t, "tag", c.thresholds.tag, "thresholds");
     cx.opt(t, "reject", c.thresholds.reject, "thresholds");
-    if (c.thresholds.reject < c.thresholds.tag) cx.fail(t, "thresholds.reject must not be below thresholds.tag");
+    if (whole && c.thresholds.reject < c.thresholds.tag) cx.fail(t, "thresholds.reject must not be below thresholds.tag");
   }
   c.reject_action = cx.action(root, "reject_action", c.reject_action, "");
   c.model_path = "../models/default.json";
@@ -170,6 +227,8 @@ Config load_config(const std::string& path) {
   }
   return c;
 }
+
+}  // namespace
 
 void load_rule_file(const std::string& file, std::vector<rules::RuleSpec>& out, bool local,
                     std::vector<RuleExamples>* examples) {

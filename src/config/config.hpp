@@ -59,8 +59,15 @@ struct Config {
   MilterConfig milter;
 };
 
-// Loads and validates one tamis.yaml. Throws core::ConfigError.
+// Loads and validates tamis.yaml and the conf.d/*.yaml beside it, merged in
+// file-name order (maps merge key by key; scalars and lists replace). Each
+// file is validated alone first, so errors name the file and line they are
+// in. Throws core::ConfigError.
 Config load_config(const std::string& path);
+// The merged configuration as YAML (tamis check-config --dump).
+std::string dump_config(const std::string& path);
+// conf.d/*.yaml beside `config_path`, in the order they apply.
+std::vector<std::string> conf_d_files(const std::string& config_path);
 // The default config path: ./config/tamis.yaml if present, else /etc/tamis/tamis.yaml.
 std::string default_config_path();
 

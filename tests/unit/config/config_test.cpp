@@ -74,3 +74,49 @@ TEST_CASE("config: relative paths are resolved against the config file's directo
 TEST_CASE("config: a missing config file is an error naming it", "[config]") {
   CHECK_THROWS_WITH(config::load_config("/nonexistent/tamis.yaml"), Catch::Contains("/nonexistent/tamis.yaml"));
 }
+
+namespace {
+struct ConfDir {
+  std::filesystem::path dir;
+  ConfDir() {
+    static int n = 0;
+    dir = std::filesystem::temp_directory_path() / ("tamis-confd-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+    std::filesystem::create_directories(dir / "conf.d");
+  }
+  ~ConfDir() { std::filesystem::remove_all(dir); }
+  std::string write(const std::string& rel, const std::string& text) {
+    std::ofstream(dir / rel) << text;
+    return (dir / rel).string();
+  }
+};
+}  // namespace
+
+TEST_CASE("config: conf.d files merge over tamis.yaml in name order; maps merge, scalars and lists replace", "[config][layers]") {
+  ConfDir d;
+  auto main = d.write("tamis.yaml", "thresholds: {tag: 4, reject: 9}\nmilter:\n  trusted_networks: [10.0.0.0/8, 192.0.2.0/24]\n  log: stderr\n");
+  d.write("conf.d/20-b.yaml", "thresholds:\n  tag: 6\n");
+  d.write("conf.d/10-a.yaml", "thresholds:\n  tag: 5\nmilter:\n  trusted_networks: [198.51.100.0/24]\n");
+  auto c = config::load_config(main);
+  CHECK(c.thresholds.tag == 6);     // 20-b applies after 10-a
+  CHECK(c.thresholds.reject == 9);  // untouched key of a merged map stays
+  CHECK(c.milter.trusted_networks == std::vector<std::string>{"198.51.100.0/24"});  // lists replace
+  CHECK(c.milter.log == "stderr");
+  CHECK(config::conf_d_files(main).size() == 2);
+  CHECK(config::dump_config(main).find("tag: 6") != std::string::npos);
+}
+
+TEST_CASE("config: a broken conf.d file is refused with its own file and line", "[config][layers]") {
+  ConfDir d;
+  auto main = d.write("tamis.yaml", "thresholds: {tag: 4}\n");
+  auto bad = d.write("conf.d/local.yaml", "limits:\n  max_urls: 10\n  max_ulrs: 5\n");
+  CHECK_THROWS_WITH(config::load_config(main), Catch::Contains(bad + ":3") && Catch::Contains("max_ulrs"));
+}
+
+TEST_CASE("config: cross-field checks see the merged result, not one layer", "[config][layers]") {
+  ConfDir d;
+  auto main = d.write("tamis.yaml", "thresholds: {tag: 4, reject: 20}\n");
+  d.write("conf.d/local.yaml", "thresholds: {tag: 10}\n");  // alone: 10 > the default reject; merged: fine
+  CHECK(config::load_config(main).thresholds.tag == 10);
+  d.write("conf.d/zz.yaml", "thresholds: {reject: 5}\n");  // merged: reject 5 < tag 10
+  CHECK_THROWS_WITH(config::load_config(main), Catch::Contains("reject must not be below"));
+}
