@@ -332,14 +332,14 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
       Fit ft = fit(ex, tr, rf, p, rng, meta, cfg.model_points_per_logit);
       std::vector<double> scores;
       std::vector<int> lab;
+      std::vector<int> bind(rf.size());  // rule features are the held-out hits by position
+      std::iota(bind.begin(), bind.end(), 0);
       for (auto i : te) {
         // the held-out message through the same row builder serving uses
         features::Extracted e;
         e.vector = ex[i].vec;
         e.tokens = ex[i].tokens;
         rules::RuleHits hits;
-        std::vector<int> bind;
-        for (std::size_t k = 0; k < rf.size(); ++k) bind.push_back(static_cast<int>(k));
         for (std::size_t k = 0; k < rf.size(); ++k)
           if (std::find(ex[i].hits.begin(), ex[i].hits.end(), rf[k]) != ex[i].hits.end()) hits.hits.push_back(k);
         model::Prediction pr;

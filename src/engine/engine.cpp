@@ -23,10 +23,9 @@ policy::Policy policy_of(const config::Config& c) {
   return p;
 }
 
-}  // namespace
-
-std::shared_ptr<const Snapshot> Snapshot::from_parts(config::Config cfg, std::vector<rules::RuleSpec> specs,
-                                                     std::shared_ptr<const model::Model> model, std::uint64_t generation) {
+// Builds the snapshot while it is still mutable; callers publish it const.
+std::shared_ptr<Snapshot> assemble(config::Config cfg, std::vector<rules::RuleSpec> specs,
+                                   std::shared_ptr<const model::Model> model, std::uint64_t generation) {
   auto s = std::make_shared<Snapshot>();
   s->rules = rules::CompiledRules::build(std::move(specs));
   s->model = std::move(model);
@@ -35,6 +34,13 @@ std::shared_ptr<const Snapshot> Snapshot::from_parts(config::Config cfg, std::ve
   s->config = std::move(cfg);
   s->generation = generation;
   return s;
+}
+
+}  // namespace
+
+std::shared_ptr<const Snapshot> Snapshot::from_parts(config::Config cfg, std::vector<rules::RuleSpec> specs,
+                                                     std::shared_ptr<const model::Model> model, std::uint64_t generation) {
+  return assemble(std::move(cfg), std::move(specs), std::move(model), generation);
 }
 
 std::shared_ptr<const Snapshot> Snapshot::build(const std::string& config_path, bool strict_model, std::uint64_t generation) {
@@ -50,8 +56,8 @@ std::shared_ptr<const Snapshot> Snapshot::build(const std::string& config_path, 
       model_error = e.what();
     }
   }
-  auto snap = from_parts(std::move(cfg), std::move(specs), std::move(model), generation);
-  const_cast<Snapshot&>(*snap).model_error = std::move(model_error);
+  auto snap = assemble(std::move(cfg), std::move(specs), std::move(model), generation);
+  snap->model_error = std::move(model_error);
   return snap;
 }
 
