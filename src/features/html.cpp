@@ -18,7 +18,8 @@
 namespace tamis::features {
 namespace {
 
-constexpr std::size_t kMaxStack = 256;  // open elements tracked for hidden text
+constexpr std::size_t kMaxStack = 256;    // open elements tracked for hidden text
+constexpr std::size_t kMaxTags = 20000;   // markup parsed per part; the rest is cut (and reported)
 
 struct Open {
   bool hidden;
@@ -171,6 +172,13 @@ HtmlInfo html_to_text(std::string_view html, std::size_t max_bytes, std::size_t 
     html = html.substr(0, max_bytes);
     st.info.truncated = true;
   }
+  std::size_t lt = 0;
+  for (std::size_t i = 0; i < html.size(); ++i)
+    if (html[i] == '<' && ++lt > kMaxTags) {
+      html = html.substr(0, i);
+      st.info.truncated = true;
+      break;
+    }
   if (html.empty()) return st.info;
   htmlSAXHandler sax;
   std::memset(&sax, 0, sizeof sax);

@@ -173,3 +173,31 @@ TEST_CASE("features: attachments give executable, double-extension and zip-membe
   CHECK(z.vector[idx(F::att_archive_exec)] == 1);
   CHECK(has_value(z, "attachment_member", "run.js"));
 }
+
+TEST_CASE("limits: HTML beyond max_html_bytes is not parsed and the cut is reported", "[limits]") {
+  std::string html = "<p>visible start</p>" + std::string(5000, ' ') + "<p>beyond the cap</p>";
+  auto h = features::html_to_text(html, 1000, 100);
+  CHECK(h.truncated);
+  CHECK(h.text.find("visible start") != std::string::npos);
+  CHECK(h.text.find("beyond the cap") == std::string::npos);
+  auto whole = features::html_to_text(html, 1 << 20, 100);
+  CHECK_FALSE(whole.truncated);
+  CHECK(whole.text.find("beyond the cap") != std::string::npos);
+}
+
+TEST_CASE("limits: a page of 100,000 nested tags is cut at the tag cap, not parsed whole", "[limits]") {
+  std::string html;
+  for (int i = 0; i < 100000; ++i) html += "<div>";
+  html += "deep text";
+  auto h = features::html_to_text(html, 1 << 20, 100);
+  CHECK(h.truncated);
+  CHECK(h.tags <= 20000 + 3);  // + the html/head/body elements the parser implies
+}
+
+TEST_CASE("limits: links beyond max_urls are not collected from HTML", "[limits]") {
+  std::string html;
+  for (int i = 0; i < 1000; ++i) html += "<a href='http://h" + std::to_string(i) + ".example/'>x</a>";
+  auto h = features::html_to_text(html, 1 << 20, 50);
+  CHECK(h.links.size() == 50);
+  CHECK(h.truncated);
+}
