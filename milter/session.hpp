@@ -49,6 +49,22 @@ struct Stats {
 
 using LogFn = std::function<void(int priority, const std::string& line)>;  // syslog priorities
 
+// One message's state, from MAIL FROM to end of message or abort. (At
+// namespace scope: clang cannot default-construct a nested struct with
+// member initializers inside its enclosing class.)
+struct Transaction {
+  engine::SnapshotPtr snap;       // pinned for the whole message
+  core::Envelope env;
+  std::string raw;                // header + body, up to the scan cap (+1 byte)
+  std::size_t size = 0;           // bytes the MTA sent (all of them)
+  std::size_t rcpt_count = 0;
+  bool capped = false;            // raw reached the scan cap
+  bool headers_done = false;
+  std::map<std::string, int> spam_headers;  // incoming X-Spam-* name -> count
+  std::string subject_raw;        // first Subject value as received
+  bool has_subject = false;
+};
+
 class Connection {
  public:
   Connection(const engine::SnapshotStore& store, Stats& stats, LogFn log, bool can_skip)
@@ -72,18 +88,6 @@ class Connection {
   }
 
  private:
-  struct Transaction {
-    engine::SnapshotPtr snap;       // pinned for the whole message
-    core::Envelope env;
-    std::string raw;                // header + body, up to the scan cap (+1 byte)
-    std::size_t size = 0;           // bytes the MTA sent (all of them)
-    std::size_t rcpt_count = 0;
-    bool capped = false;            // raw reached the scan cap
-    bool headers_done = false;
-    std::map<std::string, int> spam_headers;  // incoming X-Spam-* name -> count
-    std::string subject_raw;        // first Subject value as received
-    bool has_subject = false;
-  };
   void append(std::string_view s);
   void finish_tx() { tx_.reset(); }
 
