@@ -198,32 +198,29 @@ class Lab:
         time.sleep(1.5)
 
     @staticmethod
-    def wait_port(port, proc=None, timeout=20):
+    def _wait(connect, what, proc=None, timeout=20):
+        """Polls until connect() succeeds, or the process dies, or time runs out."""
         end = time.time() + timeout
         while time.time() < end:
             if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+                raise RuntimeError(f"process exited with {proc.returncode} before listening on {what}")
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                connect()
                 return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+        raise RuntimeError(f"nothing listening on {what} after {timeout}s")
 
-    @staticmethod
-    def wait_unix(path, proc=None, timeout=20):
-        end = time.time() + timeout
-        while time.time() < end:
-            if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f"process exited with {proc.returncode} before listening on {path}")
-            try:
-                c = socket.socket(socket.AF_UNIX)
+    @classmethod
+    def wait_port(cls, port, proc=None, timeout=20):
+        cls._wait(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close(), f"127.0.0.1:{port}", proc, timeout)
+
+    @classmethod
+    def wait_unix(cls, path, proc=None, timeout=20):
+        def connect():
+            with socket.socket(socket.AF_UNIX) as c:
                 c.connect(path)
-                c.close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"nothing listening on {path} after {timeout}s")
+        cls._wait(connect, path, proc, timeout)
 
     def __exit__(self, *exc):
         try:
