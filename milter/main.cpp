@@ -33,6 +33,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "metrics_http.hpp"
 #include "session.hpp"
 
 using namespace tamis;
@@ -222,9 +223,12 @@ void reload_loop() {
       auto next = engine::Snapshot::build(g->config_path, /*strict_model=*/true, gen);
       g->store->publish(next);
       g->generation = gen;
+      g->stats.generation = gen;
+      ++g->stats.reloads;
       log_line(LOG_INFO, "reload ok: generation " + std::to_string(gen) + ", " + std::to_string(next->rules->rules().size()) +
                              " rules, model " + (next->model ? std::to_string(next->model->trees()) + " trees" : "disabled"));
     } catch (const std::exception& e) {
+      ++g->stats.reload_failures;
       log_line(LOG_ERR, std::string("reload failed, keeping generation ") + std::to_string(g->generation) + ": " + e.what());
     }
   }
@@ -293,7 +297,7 @@ int main(int argc, char** argv) {
   g = &d;
   std::string log_override, socket_override;
   d.config_path = config::default_config_path();
-  app.add_option("-c,--config", d.config_path, "config file (default: ./config/tamis.yaml, else /etc/tamis/tamis.yaml)");
+  app.add_option("-c,--config", d.config_path, "config file (default: " + config::default_config_path() + ")");
   app.add_option("--log", log_override, "syslog or stderr (overrides milter.log)");
   app.add_option("--socket", socket_override, "milter socket, e.g. inet:11332@127.0.0.1 or unix:/path (overrides milter.socket)");
   CLI11_PARSE(app, argc, argv);
@@ -360,6 +364,19 @@ int main(int argc, char** argv) {
     std::ofstream(mc.pid_file) << getpid() << "\n";
   }
   if (!drop_privileges(mc.user, sock)) return 1;
+  std::unique_ptr<milter::MetricsServer> metrics;
+  if (mc.metrics_port > 0) {
+    try {
+      metrics = std::make_unique<milter::MetricsServer>(mc.metrics_address, mc.metrics_port,
+                                                        [] { return milter::render_prometheus(g->stats); });
+      log_line(LOG_INFO, "metrics on http://" + (mc.metrics_address.find(':') != std::string::npos ? "[" + mc.metrics_address + "]"
+                                                                                                     : mc.metrics_address) +
+                             ":" + std::to_string(mc.metrics_port) + "/metrics");
+    } catch (const std::exception& e) {
+      log_line(LOG_ERR, e.what());
+      return 1;
+    }
+  }
   std::thread(reload_loop).detach();
   log_line(LOG_INFO, "tamisd " TAMIS_VERSION " listening on " + sock + " (" + std::to_string(snap->rules->rules().size()) +
                          " rules, model " + (snap->model ? std::to_string(snap->model->trees()) + " trees" : "unavailable") + ")");

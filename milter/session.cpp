@@ -199,6 +199,8 @@ Step Connection::eom(Mta& mta) {
   ++stats_.messages;
   engine::ScanResult r = engine::scan(snap, t.raw, t.env);
   const core::Verdict& v = r.verdict;
+  stats_.observe_scan_us(static_cast<std::uint64_t>(r.times.total_us));
+  stats_.count_rule_hits(r.rule_hits);
   std::string ref = reference(t.env.queue_id);
 
   // Incoming verdict headers were written by strangers: remove them before ours.
@@ -230,6 +232,8 @@ Step Connection::eom(Mta& mta) {
   };
   if (!v.failure.empty()) {
     ++stats_.failures;
+    if (v.failure == "scan_timeout") ++stats_.scan_timeouts;
+    else if (v.failure == "model_unavailable") ++stats_.model_unavailable;
     step = failure_step(v.action);
     if (step == Step::Accept) {
       mta.add_header("X-Tamis-Status", "scan failed (" + v.failure + "), message accepted unscored");

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "metrics.hpp"
 
 namespace tamis::milter {
 
@@ -40,12 +41,6 @@ class Mta {
 
 // A callback's answer; main.cpp maps it to SMFIS_*.
 enum class Step { Continue, Accept, Reject, TempFail, Discard, Skip };
-
-// Counters for the log and (later) metrics; shared by all connections.
-struct Stats {
-  std::atomic<std::uint64_t> messages{0}, accepted{0}, tagged{0}, rejected{0}, tempfailed{0}, quarantined{0},
-      discarded{0}, bypassed{0}, failures{0}, internal_errors{0};
-};
 
 using LogFn = std::function<void(int priority, const std::string& line)>;  // syslog priorities
 

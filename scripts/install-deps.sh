@@ -12,4 +12,6 @@ apt-get install -y -qq --no-install-recommends \
   libmimetic-dev libre2-dev libyaml-cpp-dev libxgboost-dev libmilter-dev catch2 \
   libpsl-dev publicsuffix liburiparser-dev libxml2-dev libcli11-dev nlohmann-json3-dev \
   clang libclang-rt-14-dev \
+  libmicrohttpd-dev curl \
+  debhelper lintian \
   postfix miltertest swaks gnuplot-nox >/dev/null

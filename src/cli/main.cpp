@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   CLI::App app{"tamis: spam and abuse filter engine (scan, check-config, train, eval, explain)"};
   app.set_version_flag("--version", std::string(TAMIS_VERSION));
   std::string config_path;
-  app.add_option("-c,--config", config_path, "config file (default: ./config/tamis.yaml, else /etc/tamis/tamis.yaml)");
+  app.add_option("-c,--config", config_path, "config file (default: " + config::default_config_path() + ")");
   app.require_subcommand(1);
 
   auto* scan = app.add_subcommand("scan", "scan messages and print one line each");

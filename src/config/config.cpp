@@ -79,8 +79,13 @@ std::string resolve(const std::string& dir, const std::string& p) {
 }  // namespace
 
 std::string default_config_path() {
+#ifdef TAMIS_INSTALLED_CONFIG
+  // An installed build (the Debian package) always reads its own config.
+  return TAMIS_INSTALLED_CONFIG;
+#else
   if (fs::exists("config/tamis.yaml")) return "config/tamis.yaml";
   return "/etc/tamis/tamis.yaml";
+#endif
 }
 
 namespace {
@@ -210,7 +215,7 @@ Config parse_config(const YAML::Node& root, const std::string& path, const std::
   }
   if (auto m = root["milter"]) {
     cx.only_keys(m, "milter", {"socket", "user", "pid_file", "log", "timeout_s", "bypass_authenticated",
-                               "trusted_networks", "reject_text"});
+                               "trusted_networks", "reject_text", "metrics_port", "metrics_address"});
     cx.opt(m, "socket", c.milter.socket, "milter");
     cx.opt(m, "user", c.milter.user, "milter");
     cx.opt(m, "pid_file", c.milter.pid_file, "milter");
@@ -224,6 +229,15 @@ Config parse_config(const YAML::Node& root, const std::string& path, const std::
       for (const auto& e : tn) c.milter.trusted_networks.push_back(cx.get<std::string>(e, "milter.trusted_networks[]"));
     }
     if (c.milter.log != "syslog" && c.milter.log != "stderr") cx.fail(m["log"], "milter.log: expected syslog or stderr");
+    cx.opt(m, "metrics_port", c.milter.metrics_port, "milter");
+    cx.opt(m, "metrics_address", c.milter.metrics_address, "milter");
+    if (c.milter.metrics_port < 0 || c.milter.metrics_port > 65535)
+      cx.fail(m["metrics_port"], "milter.metrics_port: expected 0 (off) or a port number");
+    // The endpoint has no authentication: loopback only (scrape through a
+    // local proxy or agent to collect from elsewhere).
+    const std::string& ma = c.milter.metrics_address;
+    if (!(ma.rfind("127.", 0) == 0 || ma == "::1"))
+      cx.fail(m["metrics_address"], "milter.metrics_address: only loopback addresses (127.0.0.0/8 or ::1) are allowed");
   }
   return c;
 }

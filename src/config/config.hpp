@@ -41,6 +41,8 @@ struct MilterConfig {
   bool bypass_authenticated = true;
   std::vector<std::string> trusted_networks;
   std::string reject_text = "Message rejected as spam";  // sent as 550 5.7.1 <text> (ref ID)
+  int metrics_port = 0;                // Prometheus /metrics endpoint; 0 = off
+  std::string metrics_address = "127.0.0.1";  // loopback only (127.0.0.0/8 or ::1)
 };
 
 struct Config {

@@ -57,7 +57,7 @@ def free_port():
 
 class Lab:
     def __init__(self, repo, milter=True, tamis_yaml=None, rules_d=None, default_action="tempfail",
-                 tamisd=None, keep=False, socket="unix"):
+                 tamisd=None, keep=False, socket="unix", milter_socket=None):
         self.repo = os.path.abspath(repo)
         self.milter = milter
         self.tamis_yaml = tamis_yaml
@@ -67,6 +67,9 @@ class Lab:
         self.keep = keep
         self.socket_kind = socket  # "unix" (as packaged) or "inet"
         self.tamisd = None
+        # An already running milter (e.g. the installed package's): Postfix
+        # points at it and the lab starts no tamisd of its own.
+        self.milter_socket = milter_socket
 
     # ---- setup ----
     def __enter__(self):
@@ -135,13 +138,15 @@ class Lab:
             "milter_protocol": "6",
             "milter_default_action": self.default_action,
         }
-        if self.milter:
+        if self.milter_socket:
+            main["smtpd_milters"] = self.milter_socket
+        elif self.milter:
             main["smtpd_milters"] = (f"unix:{self.sock_path}" if self.socket_kind == "unix"
                                      else f"inet:127.0.0.1:{self.milter_port}")
         with open(os.path.join(self.conf, "main.cf"), "w") as f:
             for k, v in main.items():
                 f.write(f"{k} = {v}\n")
-        if self.milter:
+        if self.milter and not self.milter_socket:
             self.start_tamisd()
         self.postfix("start")
         self.wait_port(self.smtp_port)

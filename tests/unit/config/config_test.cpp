@@ -59,6 +59,12 @@ TEST_CASE("config: errors name the file and line", "[config]") {
   CHECK(error_of("limits: {max_mime_parts: 0}\n").find("must be positive") != std::string::npos);
   CHECK(error_of("limits: [1, 2\n").find("YAML syntax") != std::string::npos);
   CHECK(error_of("milter: {log: journal}\n").find("syslog or stderr") != std::string::npos);
+  // The metrics endpoint has no authentication: loopback only.
+  auto m = error_of("milter:\n  metrics_port: 9100\n  metrics_address: 0.0.0.0\n");
+  CHECK(m.find(":3:") != std::string::npos);
+  CHECK(m.find("only loopback") != std::string::npos);
+  CHECK(error_of("milter: {metrics_port: 70000}\n").find("metrics_port") != std::string::npos);
+  CHECK(error_of("milter: {metrics_port: 9100, metrics_address: \"::1\"}\n").empty());
 }
 
 TEST_CASE("config: relative paths are resolved against the config file's directory", "[config]") {

@@ -183,3 +183,44 @@ TEST_CASE("milter: CIDR matching for trusted networks", "[milter]") {
   CHECK_FALSE(milter::in_networks("192.0.2.1", {"garbage", "192.0.2.0/99"}));
   CHECK_FALSE(milter::in_networks("not-an-ip", {"0.0.0.0/0"}));
 }
+
+TEST_CASE("milter metrics: actions, rule hits and scan latency are counted and rendered for Prometheus", "[milter][metrics]") {
+  Run r(snap());
+  std::string before = milter::render_prometheus(r.stats);
+  CHECK(before.find("tamis_messages_total{action=\"tag\"} 0\n") != std::string::npos);
+  CHECK(before.find("tamis_rule_hits_total{rule=\"T_TAG\"}") == std::string::npos);
+  r.message("please tag-me");
+  r.message("lunch");
+  r.message("reject-me");
+  std::string text = milter::render_prometheus(r.stats);
+  CHECK(text.find("tamis_messages_total{action=\"tag\"} 1\n") != std::string::npos);
+  CHECK(text.find("tamis_messages_total{action=\"accept\"} 1\n") != std::string::npos);
+  CHECK(text.find("tamis_messages_total{action=\"reject\"} 1\n") != std::string::npos);
+  CHECK(text.find("tamis_rule_hits_total{rule=\"T_TAG\"} 1\n") != std::string::npos);
+  CHECK(text.find("tamis_rule_hits_total{rule=\"T_REJ\"} 1\n") != std::string::npos);
+  CHECK(text.find("tamis_scan_duration_seconds_count 3\n") != std::string::npos);
+  CHECK(text.find("tamis_scan_duration_seconds_bucket{le=\"+Inf\"} 3\n") != std::string::npos);
+  CHECK(text.find("# TYPE tamis_scan_duration_seconds histogram\n") != std::string::npos);
+}
+
+TEST_CASE("milter metrics: histogram buckets are cumulative and failures are counted by kind", "[milter][metrics]") {
+  milter::Stats s;
+  s.observe_scan_us(50);         // 0.00005 s: first bucket
+  s.observe_scan_us(3000);       // 0.003 s: le=0.005
+  s.observe_scan_us(10'000'000); // 10 s: only +Inf
+  s.failures = 3;
+  s.scan_timeouts = 1;
+  s.model_unavailable = 1;
+  s.reload_failures = 2;
+  std::string t = milter::render_prometheus(s);
+  CHECK(t.find("tamis_scan_duration_seconds_bucket{le=\"0.0001\"} 1\n") != std::string::npos);
+  CHECK(t.find("tamis_scan_duration_seconds_bucket{le=\"0.0025\"} 1\n") != std::string::npos);
+  CHECK(t.find("tamis_scan_duration_seconds_bucket{le=\"0.005\"} 2\n") != std::string::npos);
+  CHECK(t.find("tamis_scan_duration_seconds_bucket{le=\"2\"} 2\n") != std::string::npos);
+  CHECK(t.find("tamis_scan_duration_seconds_bucket{le=\"+Inf\"} 3\n") != std::string::npos);
+  CHECK(t.find("tamis_scan_duration_seconds_sum 10.003050\n") != std::string::npos);
+  CHECK(t.find("tamis_errors_total{kind=\"scan_timeout\"} 1\n") != std::string::npos);
+  CHECK(t.find("tamis_errors_total{kind=\"model_unavailable\"} 1\n") != std::string::npos);
+  CHECK(t.find("tamis_errors_total{kind=\"scan_error\"} 1\n") != std::string::npos);
+  CHECK(t.find("tamis_reload_failures_total 2\n") != std::string::npos);
+}
