@@ -3,6 +3,8 @@
 # SECONDS seconds (default 600):
 #   fuzz_parse    MIME parse + features + shipped rules, seeded from tests/data/mime
 #   fuzz_session  random milter callback sequences through tamisd's session seam
+#   fuzz_config   arbitrary tamis.yaml, seeded from config/ and fuzz/seeds/config
+#   fuzz_rules    arbitrary rule packs (shipped and rules.d override), seeded from rules/ and fuzz/seeds/rules
 # What runs find is kept in fuzz/corpus-work (not checked in). Crashes land in
 # fuzz/artifacts/; turn each into a regression test or fixture.
 # Usage: fuzz/run.sh [SECONDS] [HARNESS...]   (from the repository root)
@@ -11,13 +13,17 @@ secs=${1:-600}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DTAMIS_FUZZ=ON -DTAMIS_TESTS=OFF -DTAMIS_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 [ $# -gt 0 ] && shift
-harnesses=${*:-parse session}
-cmake --build build-fuzz -j2 --target fuzz_parse fuzz_session >/dev/null
+harnesses=${*:-parse session config rules}
+cmake --build build-fuzz -j2 --target fuzz_parse fuzz_session fuzz_config fuzz_rules >/dev/null
 mkdir -p fuzz/artifacts
 for h in $harnesses; do
   mkdir -p "fuzz/corpus-work/$h"
-  seeds=""
-  [ "$h" = parse ] && seeds=tests/data/mime
+  case $h in
+    parse) seeds=tests/data/mime ;;
+    config) seeds="config fuzz/seeds/config" ;;
+    rules) seeds="rules fuzz/seeds/rules" ;;
+    *) seeds="fuzz/seeds/$h" ;;
+  esac
   echo "== fuzz_$h for ${secs}s"
   TAMIS_RULES=rules "./build-fuzz/fuzz/fuzz_$h" "fuzz/corpus-work/$h" $seeds \
     -max_total_time="$secs" -max_len=262144 -rss_limit_mb=2048 -timeout=10 \

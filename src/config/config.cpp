@@ -22,7 +22,8 @@ struct Ctx {
   void only_keys(const YAML::Node& map, const std::string& where, std::initializer_list<const char*> keys) const {
     if (!map.IsMap()) fail(map, where + " must be a mapping");
     for (const auto& kv : map) {
-      std::string k = kv.first.as<std::string>();
+      if (!kv.first.IsScalar()) fail(kv.first, "a key in " + where + " must be a plain word, not a list or mapping");
+      std::string k = kv.first.Scalar();
       if (std::none_of(keys.begin(), keys.end(), [&](const char* x) { return k == x; })) {
         std::string known;
         for (const char* x : keys) known += std::string(known.empty() ? "" : ", ") + x;
@@ -95,7 +96,8 @@ YAML::Node merge(const YAML::Node& base, const YAML::Node& over) {
   if (!over.IsMap() || !base.IsMap()) return YAML::Clone(over);
   YAML::Node out = YAML::Clone(base);
   for (const auto& kv : over) {
-    std::string k = kv.first.as<std::string>();
+    if (!kv.first.IsScalar()) continue;  // refused by only_keys when the layer was checked
+    std::string k = kv.first.Scalar();
     out[k] = out[k] ? merge(out[k], kv.second) : YAML::Clone(kv.second);
   }
   return out;
@@ -118,16 +120,30 @@ std::vector<std::string> conf_d_files(const std::string& config_path) {
   return files;
 }
 
+// Anything yaml-cpp throws while a file is being interpreted (not only
+// parsed) still names that file and line.
+template <typename F>
+auto yaml_guard(const std::string& file, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const YAML::Exception& e) {
+    throw core::ConfigError(file, e.mark.is_null() ? 0 : e.mark.line + 1, e.msg);
+  }
+}
+
 YAML::Node merged_yaml(const std::string& path) {
   YAML::Node root = load_yaml(path);
   if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   std::string dir = fs::absolute(path).parent_path().string();
-  parse_config(root, path, dir, conf_d_files(path).empty());  // each layer is checked alone: errors name its file and line
+  // Each layer is checked alone: errors name its file and line.
+  yaml_guard(path, [&] { parse_config(root, path, dir, conf_d_files(path).empty()); });
   for (const auto& f : conf_d_files(path)) {
     YAML::Node layer = load_yaml(f);
     if (!layer.IsDefined() || layer.IsNull()) continue;
-    parse_config(layer, f, dir, false);
-    root = merge(root, layer);
+    yaml_guard(f, [&] {
+      parse_config(layer, f, dir, false);
+      root = merge(root, layer);
+    });
   }
   return root;
 }
@@ -142,7 +158,7 @@ Config load_config(const std::string& path) {
   YAML::Node root = merged_yaml(path);
   std::string where = path;
   if (!conf_d_files(path).empty()) where += " (with conf.d)";
-  return parse_config(root, where, fs::absolute(path).parent_path().string(), true);
+  return yaml_guard(where, [&] { return parse_config(root, where, fs::absolute(path).parent_path().string(), true); });
 }
 
 namespace {
@@ -244,8 +260,9 @@ Config parse_config(const YAML::Node& root, const std::string& path, const std::
 
 }  // namespace
 
-void load_rule_file(const std::string& file, std::vector<rules::RuleSpec>& out, bool local,
-                    std::vector<RuleExamples>* examples) {
+namespace {
+void load_rule_file_unguarded(const std::string& file, std::vector<rules::RuleSpec>& out, bool local,
+                              std::vector<RuleExamples>* examples) {
   Ctx cx{file};
   YAML::Node root = load_yaml(file);
   if (!root.IsDefined() || root.IsNull()) return;  // an empty local file is fine
@@ -292,6 +309,12 @@ void load_rule_file(const std::string& file, std::vector<rules::RuleSpec>& out, 
       if (examples) examples->push_back(std::move(re));
     }
   }
+}
+}  // namespace
+
+void load_rule_file(const std::string& file, std::vector<rules::RuleSpec>& out, bool local,
+                    std::vector<RuleExamples>* examples) {
+  yaml_guard(file, [&] { load_rule_file_unguarded(file, out, local, examples); });
 }
 
 namespace {

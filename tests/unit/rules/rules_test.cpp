@@ -147,6 +147,28 @@ TEST_CASE("rules: a YAML pack error names the file and the line", "[rules][confi
   }
 }
 
+// Found by fuzz_rules/fuzz_config: a YAML key that is itself a list or a
+// mapping made yaml-cpp throw BadConversion, which escaped without file:line.
+TEST_CASE("rules/config: a key that is a list or mapping is refused with file:line (fuzz regression)", "[rules][config]") {
+  TempDir d;
+  auto pack = d.write("k.yaml", "rules:\n  - id: A\n    ? [target, x]\n    : body\n");
+  std::vector<RuleSpec> out;
+  try {
+    config::load_rule_file(pack, out, false, nullptr);
+    FAIL("no error");
+  } catch (const core::ConfigError& e) {
+    CHECK(std::string(e.what()).find(pack + ":3") != std::string::npos);
+    CHECK(std::string(e.what()).find("plain word") != std::string::npos);
+  }
+  auto cfg = d.write("c.yaml", "limits:\n  max_urls: 3\n  ? {a: 1}\n  : 2\n");
+  try {
+    config::load_config(cfg);
+    FAIL("no error");
+  } catch (const core::ConfigError& e) {
+    CHECK(std::string(e.what()).find(cfg + ":3") != std::string::npos);
+  }
+}
+
 TEST_CASE("rules: a rules.d pack overrides a shipped rule by id and adds new ones", "[rules][config]") {
   TempDir d;
   std::filesystem::create_directories(d.p / "shipped");
