@@ -1,5 +1,9 @@
 #include "config/config.hpp"
 
+#include <sys/stat.h>
+
+#include <cstdio>
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -61,8 +65,25 @@ struct Ctx {
   }
 };
 
+}  // namespace
+
+// Least privilege: a file or directory that every local user may write would
+// let any of them decide what mail gets through. Refused, with the fix.
+void refuse_world_writable(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !(st.st_mode & S_IWOTH)) return;
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  throw core::ConfigError(path, 0,
+                          std::string("is writable by every user (mode ") + mode + "): any local user could change what tamis "
+                          "lets through; refusing it (fix: chmod o-w " + path + ")");
+}
+
+namespace {
+
 YAML::Node load_yaml(const std::string& file) {
   if (!fs::exists(file)) throw core::ConfigError(file, 0, "no such file");
+  refuse_world_writable(file);
   try {
     return YAML::LoadFile(file);
   } catch (const YAML::ParserException& e) {
@@ -112,6 +133,7 @@ std::vector<std::string> conf_d_files(const std::string& config_path) {
   std::vector<std::string> files;
   fs::path d = fs::absolute(config_path).parent_path() / "conf.d";
   if (!fs::is_directory(d)) return files;
+  refuse_world_writable(d.string());
   for (const auto& e : fs::directory_iterator(d)) {
     auto ext = e.path().extension().string();
     if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path().string());
@@ -158,7 +180,11 @@ Config load_config(const std::string& path) {
   YAML::Node root = merged_yaml(path);
   std::string where = path;
   if (!conf_d_files(path).empty()) where += " (with conf.d)";
-  return yaml_guard(where, [&] { return parse_config(root, where, fs::absolute(path).parent_path().string(), true); });
+  Config c = yaml_guard(where, [&] { return parse_config(root, where, fs::absolute(path).parent_path().string(), true); });
+  if (c.model_enabled) refuse_world_writable(c.model_path);
+  for (const auto& p : c.rule_paths)
+    if (fs::is_directory(p)) refuse_world_writable(p);
+  return c;
 }
 
 namespace {
@@ -339,8 +365,10 @@ std::vector<rules::RuleSpec> load_rules(const Config& c, std::vector<RuleExample
   std::vector<rules::RuleSpec> out;
   for (const auto& p : c.rule_paths)
     for (const auto& f : yaml_files(p)) load_rule_file(f, out, false, examples);
-  if (!c.local_rules_dir.empty() && fs::is_directory(c.local_rules_dir))
+  if (!c.local_rules_dir.empty() && fs::is_directory(c.local_rules_dir)) {
+    refuse_world_writable(c.local_rules_dir);
     for (const auto& f : yaml_files(c.local_rules_dir)) load_rule_file(f, out, true, examples);
+  }
   return out;
 }
 

@@ -70,6 +70,9 @@ Config load_config(const std::string& path);
 std::string dump_config(const std::string& path);
 // conf.d/*.yaml beside `config_path`, in the order they apply.
 std::vector<std::string> conf_d_files(const std::string& config_path);
+// Throws core::ConfigError if `path` is writable by every user (files and
+// directories tamis reads its config, rules and model from).
+void refuse_world_writable(const std::string& path);
 // The default config path: ./config/tamis.yaml if present, else /etc/tamis/tamis.yaml.
 std::string default_config_path();
 

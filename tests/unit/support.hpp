@@ -2,6 +2,11 @@
 // and a small model trained through the XGBoost C API.
 #pragma once
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +14,20 @@
 #include "engine/engine.hpp"
 
 namespace tamis::test {
+
+// A private directory under the system temp dir, removed with its contents.
+struct TempDir {
+  std::filesystem::path p;
+  TempDir() {
+    p = std::filesystem::temp_directory_path() / ("tamis-test-" + std::to_string(::getpid()) + "-" + std::to_string(rand()));
+    std::filesystem::create_directories(p);
+  }
+  ~TempDir() { std::filesystem::remove_all(p); }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(p / name) << text;
+    return (p / name).string();
+  }
+};
 
 std::string src_path(const std::string& rel);  // path inside the source tree
 std::string read_file(const std::string& path);

@@ -126,3 +126,45 @@ TEST_CASE("config: cross-field checks see the merged result, not one layer", "[c
   d.write("conf.d/zz.yaml", "thresholds: {reject: 5}\n");  // merged: reject 5 < tag 10
   CHECK_THROWS_WITH(config::load_config(main), Catch::Contains("reject must not be below"));
 }
+
+TEST_CASE("config: files and directories writable by every user are refused, naming the fix", "[config][privilege]") {
+  test::TempDir d;
+  std::filesystem::create_directories(d.p / "rules.d");
+  std::filesystem::create_directories(d.p / "conf.d");
+  d.write("rules.d/local.yaml", "rules:\n  - id: L\n    target: subject\n    pattern: x\n    score: 1\n");
+  auto cfg = d.write("tamis.yaml", "model: {enabled: false}\nrules:\n  paths: []\n");
+  auto perms = [](const std::filesystem::path& p, std::filesystem::perms add) {
+    std::filesystem::permissions(p, add, std::filesystem::perm_options::add);
+  };
+  auto error = [&] {
+    try {
+      auto c = config::load_config(cfg);
+      config::load_rules(c);
+    } catch (const core::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(error().empty());
+  perms(cfg, std::filesystem::perms::others_write);
+  CHECK(error().find("tamis.yaml") != std::string::npos);
+  CHECK(error().find("writable by every user (mode 0") != std::string::npos);
+  CHECK(error().find("chmod o-w") != std::string::npos);
+  std::filesystem::permissions(cfg, std::filesystem::perms::others_write, std::filesystem::perm_options::remove);
+  CHECK(error().empty());
+  perms(d.p / "rules.d" / "local.yaml", std::filesystem::perms::others_write);
+  CHECK(error().find("local.yaml") != std::string::npos);
+  std::filesystem::permissions(d.p / "rules.d" / "local.yaml", std::filesystem::perms::others_write,
+                               std::filesystem::perm_options::remove);
+  perms(d.p / "rules.d", std::filesystem::perms::others_write);
+  CHECK(error().find("rules.d") != std::string::npos);
+  std::filesystem::permissions(d.p / "rules.d", std::filesystem::perms::others_write, std::filesystem::perm_options::remove);
+  perms(d.p / "conf.d", std::filesystem::perms::others_write);
+  CHECK(error().find("conf.d") != std::string::npos);
+  std::filesystem::permissions(d.p / "conf.d", std::filesystem::perms::others_write, std::filesystem::perm_options::remove);
+  // The model file too, when the model is enabled.
+  d.write("m.json", "{}");
+  cfg = d.write("tamis.yaml", "model: {path: m.json}\nrules:\n  paths: []\n");
+  perms(d.p / "m.json", std::filesystem::perms::others_write);
+  CHECK(error().find("m.json") != std::string::npos);
+}

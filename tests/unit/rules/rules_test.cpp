@@ -45,18 +45,6 @@ std::string error_of(std::vector<RuleSpec> specs) {
   }
   return "";
 }
-struct TempDir {
-  std::filesystem::path p;
-  TempDir() {
-    p = std::filesystem::temp_directory_path() / ("tamis-test-" + std::to_string(::getpid()) + "-" + std::to_string(rand()));
-    std::filesystem::create_directories(p);
-  }
-  ~TempDir() { std::filesystem::remove_all(p); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(p / name) << text;
-    return (p / name).string();
-  }
-};
 }  // namespace
 
 TEST_CASE("rules: patterns on one target are matched in one set, with flags", "[rules]") {
@@ -135,7 +123,7 @@ TEST_CASE("rules: a pathological pattern runs in linear time (RE2 has no backtra
 }
 
 TEST_CASE("rules: a YAML pack error names the file and the line", "[rules][config]") {
-  TempDir d;
+  test::TempDir d;
   auto file = d.write("p.yaml", "rules:\n  - id: A\n    target: body\n    pattern: x\n    score: 1\n  - id: B\n    target: body\n    patern: y\n    score: 1\n");
   std::vector<RuleSpec> out;
   try {
@@ -150,7 +138,7 @@ TEST_CASE("rules: a YAML pack error names the file and the line", "[rules][confi
 // Found by fuzz_rules/fuzz_config: a YAML key that is itself a list or a
 // mapping made yaml-cpp throw BadConversion, which escaped without file:line.
 TEST_CASE("rules/config: a key that is a list or mapping is refused with file:line (fuzz regression)", "[rules][config]") {
-  TempDir d;
+  test::TempDir d;
   auto pack = d.write("k.yaml", "rules:\n  - id: A\n    ? [target, x]\n    : body\n");
   std::vector<RuleSpec> out;
   try {
@@ -170,7 +158,7 @@ TEST_CASE("rules/config: a key that is a list or mapping is refused with file:li
 }
 
 TEST_CASE("rules: a rules.d pack overrides a shipped rule by id and adds new ones", "[rules][config]") {
-  TempDir d;
+  test::TempDir d;
   std::filesystem::create_directories(d.p / "shipped");
   std::filesystem::create_directories(d.p / "rules.d");
   d.write("shipped/10.yaml", "rules:\n  - id: A\n    target: body\n    pattern: foo\n    score: 1\n  - id: B\n    target: body\n    pattern: bar\n    score: 2\n");
