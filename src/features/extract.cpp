@@ -400,7 +400,15 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
     std::size_t uni = a.size() + b.size() - common;
     set(F::alt_mismatch, uni == 0 ? 0.0 : 1.0 - ratio(common, uni));
   }
-  fl.add("body", cap(body));
+  // Rules see LF line ends, whatever the part used: a rule author's `$` (with
+  // the m flag) must match at the end of a line of CRLF mail too.
+  {
+    std::string in = cap(body), lf;
+    lf.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i)
+      if (!(in[i] == '\r' && i + 1 < in.size() && in[i + 1] == '\n')) lf.push_back(in[i]);
+    fl.add("body", std::move(lf));
+  }
   if (html_present) fl.add("html", cap(html_all));
 
   CharStats bs = char_stats(body);
@@ -430,7 +438,8 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   std::vector<std::pair<std::string, std::string>> raw_urls;  // url, link text
   for (auto& l : links) raw_urls.emplace_back(std::move(l.href), std::move(l.text));
   std::size_t html_count = raw_urls.size();
-  for (auto& s : find_urls_in_text(body, lim.max_urls))
+  // One past the cap, so that a message with more URLs than max_urls is flagged.
+  for (auto& s : find_urls_in_text(body, lim.max_urls + 1))
     raw_urls.emplace_back(std::move(s), std::string());
   std::set<std::string> seen, domains;
   std::size_t ip_lit = 0, mismatch = 0, shortener = 0, odd_port = 0, puny = 0, userinfo = 0, https = 0, max_len = 0,

@@ -5,6 +5,7 @@
 #include "features/features.hpp"
 #include "features/html.hpp"
 #include "features/urls.hpp"
+#include "rules/rules.hpp"
 #include "support.hpp"
 
 using namespace tamis;
@@ -136,6 +137,12 @@ TEST_CASE("limits: URLs beyond max_urls are not examined and the cap is flagged"
   auto e = X(test::message("x", body), {}, lim);
   CHECK(e.urls.size() <= 100);
   CHECK(e.fields.get("url")->size() <= 100);
+  CHECK(e.url_limit_hit);  // plain-text URLs past the cap used to be dropped without the flag
+  std::string exactly;
+  for (int i = 0; i < 100; ++i) exactly += "http://h" + std::to_string(i) + ".example.com/ ";
+  auto f = X(test::message("x", exactly), {}, lim);
+  CHECK(f.urls.size() == 100);
+  CHECK_FALSE(f.url_limit_hit);
 }
 
 TEST_CASE("limits: envelope recipients beyond max_recipients are not kept", "[limits]") {
@@ -200,4 +207,20 @@ TEST_CASE("limits: links beyond max_urls are not collected from HTML", "[limits]
   auto h = features::html_to_text(html, 1 << 20, 50);
   CHECK(h.links.size() == 50);
   CHECK(h.truncated);
+}
+
+TEST_CASE("features: the body field has LF line ends, so a multi-line rule's $ matches CRLF mail", "[features][rules]") {
+  auto ex = X(test::message("crlf", "first line\r\nbuy now\r\nlast\r\n"));
+  const auto* body = ex.fields.get("body");
+  REQUIRE(body);
+  REQUIRE(body->size() == 1);
+  CHECK((*body)[0].find('\r') == std::string::npos);
+  rules::RuleSpec r;
+  r.id = "LINE";
+  r.target = "body";
+  r.pattern = "^buy now$";
+  r.flags = "m";
+  r.score = 1;
+  auto cr = rules::CompiledRules::build({r});
+  CHECK(cr->evaluate(ex.fields).hits.size() == 1);
 }
