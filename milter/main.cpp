@@ -62,7 +62,9 @@ void log_line(int prio, const std::string& line) {
   }
   std::time_t now = std::time(nullptr);
   char ts[32];
-  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", std::gmtime(&now));
+  std::tm tm{};
+  gmtime_r(&now, &tm);  // not std::gmtime: its static buffer races between connections (found by TSan)
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
   const char* lvl = prio <= LOG_ERR ? "error" : prio == LOG_WARNING ? "warning" : "info";
   std::lock_guard<std::mutex> lk(g->log_mu);
   std::fprintf(stderr, "%sZ tamisd[%d] %s: %s\n", ts, static_cast<int>(getpid()), lvl, line.c_str());

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -46,14 +47,27 @@ using SnapshotPtr = std::shared_ptr<const Snapshot>;
 
 // Holds the current snapshot; publish() swaps it atomically. A scan pins the
 // snapshot it acquired and finishes on it whatever is published meanwhile.
+// A mutex, not std::atomic<shared_ptr>: libstdc++ 12's atomic<shared_ptr>
+// unlocks its internal lock bit with a relaxed store after load(), so a
+// reader's copy of the pointer and a writer's swap are not ordered under the
+// C++ memory model (ThreadSanitizer reports it). One uncontended lock per
+// message costs nothing measurable; the snapshot itself is immutable.
 class SnapshotStore {
  public:
   explicit SnapshotStore(SnapshotPtr initial) : current_(std::move(initial)) {}
-  SnapshotPtr acquire() const { return current_.load(std::memory_order_acquire); }
-  void publish(SnapshotPtr next) { current_.store(std::move(next), std::memory_order_release); }
+  SnapshotPtr acquire() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return current_;
+  }
+  void publish(SnapshotPtr next) {
+    std::lock_guard<std::mutex> lk(mu_);
+    current_.swap(next);
+    // the old snapshot (now in `next`) is released outside the lock
+  }
 
  private:
-  std::atomic<SnapshotPtr> current_;
+  mutable std::mutex mu_;
+  SnapshotPtr current_;
 };
 
 struct StageTimes {

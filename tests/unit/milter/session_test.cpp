@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include "session.hpp"
 #include "support.hpp"
@@ -223,4 +225,62 @@ TEST_CASE("milter metrics: histogram buckets are cumulative and failures are cou
   CHECK(t.find("tamis_errors_total{kind=\"model_unavailable\"} 1\n") != std::string::npos);
   CHECK(t.find("tamis_errors_total{kind=\"scan_error\"} 1\n") != std::string::npos);
   CHECK(t.find("tamis_reload_failures_total 2\n") != std::string::npos);
+}
+
+// Run under TSan in CI (build-tsan): connections on several threads judge
+// mail through one SnapshotStore while another thread publishes new snapshots
+// (rules and model), as tamisd's SIGUSR1 reload does.
+TEST_CASE("milter: concurrent connections keep judging while snapshots are swapped", "[milter][reload][concurrency]") {
+  auto model = test::tiny_model();
+  auto make = [&](std::uint64_t gen, double tag_score) {
+    auto c = test::shipped_config_without_model();
+    c.thresholds.tag = 4;
+    c.thresholds.reject = 100;
+    auto specs = config::load_rules(c);
+    rules::RuleSpec tag;
+    tag.id = "T_TAG"; tag.target = "subject"; tag.pattern = "tag-me"; tag.score = tag_score;
+    specs.push_back(tag);
+    return engine::Snapshot::from_parts(c, specs, model, gen);
+  };
+  engine::SnapshotStore store(make(1, 30));
+  milter::Stats stats;
+  std::mutex log_mu;
+  std::vector<std::string> log;
+  constexpr int kThreads = 4, kPerThread = 60;
+  std::atomic<bool> done{false};
+  std::thread reloader([&] {
+    std::uint64_t g = 2;
+    while (!done) {
+      store.publish(make(g, g % 2 ? 30 : 40));
+      stats.generation = g++;
+      ++stats.reloads;
+    }
+  });
+  std::vector<std::thread> conns;
+  for (int t = 0; t < kThreads; ++t)
+    conns.emplace_back([&, t] {
+      milter::Connection c(store, stats, [&](int, const std::string& l) { std::lock_guard lk(log_mu); log.push_back(l); }, true);
+      FakeMta mta;
+      mta.macros["i"] = "Q" + std::to_string(t);
+      c.connect("mx.example.org", "192.0.2." + std::to_string(t + 1));
+      for (int i = 0; i < kPerThread; ++i) {
+        c.envfrom(mta, "<a@example.org>");
+        c.envrcpt("<b@test.example>");
+        c.header("Subject", i % 3 ? " hello" : " please tag-me");
+        c.eoh();
+        std::string body = "line " + std::to_string(i) + "\r\n";
+        c.body(reinterpret_cast<const unsigned char*>(body.data()), body.size());
+        c.eom(mta);
+        if (i % 7 == 0) c.abort();
+      }
+    });
+  for (auto& t : conns) t.join();
+  done = true;
+  reloader.join();
+  CHECK(stats.messages == kThreads * kPerThread);
+  CHECK(stats.accepted + stats.tagged == kThreads * kPerThread);
+  CHECK(stats.tagged == kThreads * ((kPerThread + 2) / 3));
+  CHECK(stats.reloads > 0);
+  REQUIRE(log.size() == static_cast<std::size_t>(kThreads * kPerThread));
+  for (const auto& l : log) CHECK(l.find(" gen=") != std::string::npos);
 }
