@@ -9,6 +9,7 @@
 // it. SIGHUP also stops it: libmilter's signal thread treats HUP like TERM,
 // which is why reload is USR1.
 #include <grp.h>
+#include <malloc.h>
 #include <libmilter/mfapi.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -23,6 +24,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -217,9 +219,23 @@ void reload_loop() {
   sigset_t set;  // the mask main() set blocks it in every thread
   sigemptyset(&set);
   sigaddset(&set, SIGUSR1);
+  auto last_trim = std::chrono::steady_clock::now();
   for (;;) {
-    int sig = 0;
-    if (sigwait(&set, &sig) != 0) continue;
+    // Every 10 s (reloads or not): give memory that glibc's malloc keeps in
+    // its per-thread arenas back to the kernel. libmilter runs each message
+    // on whichever pool thread is free (and starts new ones), so every arena
+    // grows to the largest message it ever saw: measured without this, RSS
+    // rose from 30 to 73 MB over 9,000 messages while live heap stayed near
+    // 23 MB (heaptrack). malloc_trim takes each arena's lock briefly.
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_trim >= std::chrono::seconds(10)) {
+      malloc_trim(0);
+      last_trim = now;
+    }
+    auto left = std::chrono::seconds(10) - (now - last_trim);
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    timespec wait{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    if (sigtimedwait(&set, nullptr, &wait) < 0) continue;  // timeout (or EINTR): trim on the next turn
     std::uint64_t gen = g->generation + 1;
     try {
       auto next = engine::Snapshot::build(g->config_path, /*strict_model=*/true, gen);

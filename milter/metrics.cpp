@@ -1,5 +1,7 @@
 #include "metrics.hpp"
 
+#include <malloc.h>
+
 #include <cstdio>
 
 namespace tamis::milter {
@@ -99,6 +101,14 @@ std::string render_prometheus(const Stats& s) {
   sample(o, "tamis_reload_failures_total", s.reload_failures.load());
   family(o, "tamis_snapshot_generation", "gauge", "Generation of the config+rules+model snapshot now judging mail.");
   sample(o, "tamis_snapshot_generation", s.generation.load());
+
+  // glibc malloc's view: what the program holds now, and what malloc keeps
+  // from the kernel for it (the difference is free memory malloc retains).
+  struct mallinfo2 mi = mallinfo2();
+  family(o, "tamis_heap_in_use_bytes", "gauge", "Heap bytes allocated and not freed (glibc mallinfo2).");
+  sample(o, "tamis_heap_in_use_bytes", mi.uordblks + mi.hblkhd);
+  family(o, "tamis_heap_held_bytes", "gauge", "Heap bytes malloc holds from the kernel, in use or free (glibc mallinfo2).");
+  sample(o, "tamis_heap_held_bytes", mi.arena + mi.hblkhd);
 
   family(o, "tamis_rule_hits_total", "counter", "Messages each rule hit, since tamisd started.");
   for (const auto& [id, n] : s.rule_hits()) sample(o, "tamis_rule_hits_total{rule=\"" + label(id) + "\"}", n);

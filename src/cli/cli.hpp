@@ -17,7 +17,7 @@ struct TrainArgs {
   CLI::App* explain = nullptr;
   std::vector<std::string> labels;
   std::vector<std::string> ham, spam;
-  std::string out = "models/default.json";
+  std::string out;  // empty: cross-validate only (never overwrite a model by default)
   std::string model;
   std::string scores;
   std::string cv_scores;

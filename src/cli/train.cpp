@@ -294,6 +294,10 @@ std::vector<std::string> rule_feature_ids(const engine::Snapshot& snap) {
 }
 
 int run_train(const TrainArgs& a, const std::string& config_path) {
+  if (a.out.empty() && a.folds < 2) {
+    std::fprintf(stderr, "tamis train: nothing to do: give --out FILE to write a model, and/or --folds K to cross-validate\n");
+    return 1;
+  }
   auto t0 = std::chrono::steady_clock::now();
   auto cfg = config::load_config(config_path.empty() ? config::default_config_path() : config_path);
   cfg.model_enabled = false;  // training scores with rules only

@@ -25,9 +25,13 @@ struct Ctx {
   }
   void only_keys(const YAML::Node& map, const std::string& where, std::initializer_list<const char*> keys) const {
     if (!map.IsMap()) fail(map, where + " must be a mapping");
+    std::set<std::string> seen;
     for (const auto& kv : map) {
       if (!kv.first.IsScalar()) fail(kv.first, "a key in " + where + " must be a plain word, not a list or mapping");
       std::string k = kv.first.Scalar();
+      // yaml-cpp keeps the first of two equal keys and drops the second
+      // silently: a setting that looks set would have no effect.
+      if (!seen.insert(k).second) fail(kv.first, "duplicate key '" + k + "' in " + where + " (only one may be given)");
       if (std::none_of(keys.begin(), keys.end(), [&](const char* x) { return k == x; })) {
         std::string known;
         for (const char* x : keys) known += std::string(known.empty() ? "" : ", ") + x;

@@ -86,12 +86,16 @@ class Model {
   std::vector<int> bind(const rules::CompiledRules& rules) const;
   // The model's input row for one message.
   std::vector<float> row(const features::Extracted& ex, const rules::RuleHits& hits, const std::vector<int>& binding) const;
-  // Never throws; on an XGBoost error returns false and sets `error`.
-  // The margin always comes from XGBoost. Contributions are XGBoost's
-  // "approximate" (Saabas) ones, computed from the booster's own trees with
-  // node means precomputed at load: XGBoost's API would build a DMatrix and
+  // Never throws; returns false (and sets `error`) on a row of the wrong size.
+  // The margin is the booster's forest evaluated here, from the trees XGBoost
+  // trained and saved (tested equal to XGBoost's own prediction). Contributions
+  // are XGBoost's "approximate" (Saabas) ones from the same trees, with node
+  // means precomputed at load: XGBoost's API would build a DMatrix and
   // recompute every node mean per call (~150 µs a message here).
   bool predict(const std::vector<float>& row, bool contributions, Prediction& out, std::string* error = nullptr) const;
+  // XGBoost's own margin for the row, through a DMatrix: the reference the
+  // forest walk is tested against.
+  bool reference_margin(const std::vector<float>& row, float& margin, std::string* error = nullptr) const;
   // XGBoost's own approximate contributions (type 3) through a DMatrix; the
   // reference the fast path is tested against. Last value is the bias.
   bool reference_contributions(const std::vector<float>& row, std::vector<float>& out, std::string* error = nullptr) const;
@@ -104,7 +108,7 @@ class Model {
   Model() = default;
   void init_names();
   void init_trees(const std::string& booster_json);
-  // The forest, flattened, for contributions only.
+  // The forest, flattened: margins and contributions.
   struct Node {
     int left = -1, right = -1;  // -1: leaf
     int feature = 0;
@@ -113,6 +117,7 @@ class Model {
     float mean = 0;             // cover-weighted mean of the leaves below
   };
   std::vector<std::vector<Node>> trees_nodes_;
+  float base_margin_ = 0;     // logit(base_score)
   void* booster_ = nullptr;
   TokenTable tokens_;
   std::vector<std::string> rule_features_;

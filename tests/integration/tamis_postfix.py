@@ -156,11 +156,16 @@ class Lab:
         yaml = self.tamis_yaml or ""
         sock = f"unix:{self.sock_path}" if self.socket_kind == "unix" else f"inet:{self.milter_port}@127.0.0.1"
         base = (f"rules:\n  paths: [{self.repo}/rules]\n  local_dir: rules.d\n"
-                f"milter:\n  socket: \"{sock}\"\n  log: stderr\n  user: nobody\n")
-        if "model:" not in yaml:
-            base += f"model:\n  path: {self.repo}/models/default.json\n"
+                f"milter:\n  socket: \"{sock}\"\n  log: stderr\n  user: nobody\n"
+                f"model:\n  path: {self.repo}/models/default.json\n")
         with open(os.path.join(self.tamis_dir, "tamis.yaml"), "w") as f:
-            f.write(base + yaml)
+            f.write(base)
+        # The test's own settings are a conf.d layer, merged over the base as
+        # a site's would be (maps merge, scalars and lists replace).
+        if yaml:
+            os.makedirs(os.path.join(self.tamis_dir, "conf.d"), exist_ok=True)
+            with open(os.path.join(self.tamis_dir, "conf.d", "50-test.yaml"), "w") as f:
+                f.write(yaml)
         for name, text in self.rules_d.items():
             self.write_rule(name, text)
 

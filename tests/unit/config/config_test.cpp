@@ -59,6 +59,11 @@ TEST_CASE("config: errors name the file and line", "[config]") {
   CHECK(error_of("limits: {max_mime_parts: 0}\n").find("must be positive") != std::string::npos);
   CHECK(error_of("limits: [1, 2\n").find("YAML syntax") != std::string::npos);
   CHECK(error_of("milter: {log: journal}\n").find("syslog or stderr") != std::string::npos);
+  // A duplicate key would silently lose to the first one.
+  auto dup = error_of("thresholds:\n  tag: 4\nmilter:\n  log: stderr\nmilter:\n  metrics_port: 9100\n");
+  CHECK(dup.find(":5:") != std::string::npos);
+  CHECK(dup.find("duplicate key 'milter'") != std::string::npos);
+  CHECK(error_of("thresholds: {tag: 4, tag: 5}\n").find("duplicate key 'tag'") != std::string::npos);
   // The metrics endpoint has no authentication: loopback only.
   auto m = error_of("milter:\n  metrics_port: 9100\n  metrics_address: 0.0.0.0\n");
   CHECK(m.find(":3:") != std::string::npos);

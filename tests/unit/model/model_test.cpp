@@ -176,3 +176,28 @@ TEST_CASE("model: fast contributions equal XGBoost's approximate contributions",
     real.push_back(engine::scan(*snap, test::read_file(test::src_path(f)), {}, o).row);
   check_model(*snap->model, real);
 }
+
+TEST_CASE("model: the forest walk gives XGBoost's own margin (tiny model, shipped model on 400 corpus messages)", "[model]") {
+  auto check = [](const model::Model& m, const std::vector<float>& row) {
+    model::Prediction p;
+    REQUIRE(m.predict(row, false, p));
+    float ref = 0;
+    std::string err;
+    REQUIRE(m.reference_margin(row, ref, &err));
+    CHECK(p.margin == Approx(ref).margin(1e-4));
+  };
+  auto tiny = test::tiny_model();
+  for (float u : {0.f, 4.f, 5.5f, 9.f, NAN}) check(*tiny, row_with_urls(*tiny, u));
+  auto snap = engine::Snapshot::build(test::src_path("config/tamis.yaml"));
+  engine::ScanOptions o;
+  o.keep_row = true;
+  std::ifstream labels(test::src_path("../shared/corpora/spamassassin-public/labels.tsv"));
+  std::string line;
+  int n = 0;
+  while (std::getline(labels, line)) {
+    if (n++ % 15) continue;  // every 15th line: ham and spam of every folder (~400 messages)
+    auto rel = line.substr(line.find('\t') + 1);
+    auto raw = test::read_file(test::src_path("../shared/corpora/spamassassin-public/" + rel));
+    check(*snap->model, engine::scan(*snap, raw, {}, o).row);
+  }
+}
