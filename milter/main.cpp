@@ -331,6 +331,13 @@ int main(int argc, char** argv) {
   for (int sig : {SIGUSR1, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Large per-message buffers (a message up to the scan cap, its decoded
+  // text) straight from and back to the kernel: with glibc's default the mmap
+  // threshold rises to the largest block ever freed, after which such buffers
+  // are carved from the arenas and their high-water marks stay resident.
+  // Fewer arenas, too: libmilter spreads messages over many short-lived threads.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_ARENA_MAX, 4);
 
   d.to_syslog = false;  // until the config says otherwise
   engine::SnapshotPtr snap;

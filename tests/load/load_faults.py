@@ -10,9 +10,13 @@ message later. Every message is accounted for at the end: delivered (found in
 the Maildir by its X-Load-Id), refused with a 5xx the client saw, or lost.
 The run fails if any message is lost, delivered twice, or if tamisd's RSS
 grows by 10 % or more over a run segment after warm-up (segment 1: warm-up to
-the kill; segment 2: warm-up after the restart to the end).
+the kill; segment 2: warm-up after the restart to the end). RSS is sampled
+every 0.25 s; growth compares the median of the last tenth of a segment's
+samples with the median of its first tenth, because while a reload builds
+the next snapshot both are in memory for a moment (the highest sample is
+printed too).
 
-Usage (root, repository root): tests/load/load_faults.py [N] [CLIENTS]
+Usage (root): tests/load/load_faults.py [N] [CLIENTS] [--no-rss-check]
 Prints a report; exit 1 on a failed check.
 """
 import os
@@ -29,8 +33,12 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 from tamis_postfix import Lab  # noqa: E402
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
-CLIENTS = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+N = int(ARGS[0]) if len(ARGS) > 0 else 20000
+CLIENTS = int(ARGS[1]) if len(ARGS) > 1 else 50
+# --no-rss-check: report RSS but do not fail on it (CI: memory targets are
+# for measured runs, not for pass/fail on a shared machine).
+RSS_CHECK = "--no-rss-check" not in sys.argv
 WARMUP = max(500, N // 10)      # answers per segment before the RSS baseline (threads, arenas, caches settle)
 # Diagnostics only (the defaults are the test): TAMIS_LOAD_RELOAD_S=0 turns
 # reloads off, TAMIS_LOAD_KILL=0 the kill.
@@ -206,13 +214,17 @@ def main():
         reload_ok = len(re.findall(r"reload ok", log))
 
     def growth(seg):
-        pts = rss[seg]
-        if len(pts) < 2:
-            return None, None, None
-        base = pts[0][1]
-        last = pts[-1][1]
-        peak = max(p[1] for p in pts)
-        return base, last, 100.0 * (peak - base) / base
+        """RSS growth over a segment: the median of the last tenth of the
+        samples against the median of the first tenth (after warm-up), so a
+        sample taken while a reload holds two snapshots does not pass for
+        growth; the peak is reported beside it."""
+        pts = [p[1] for p in rss[seg]]
+        if len(pts) < 20:
+            return None, None, None, None
+        k = max(1, len(pts) // 10)
+        base = statistics.median(pts[:k])
+        last = statistics.median(pts[-k:])
+        return base, last, 100.0 * (last - base) / base, 100.0 * (max(pts) - base) / base
 
     print(f"load with faults: {N} messages, {CLIENTS} concurrent SMTP clients, SIGUSR1 every {RELOAD_EVERY_S:.0f} s, "
           f"tamisd SIGKILLed after {events['killed_at']} answers and restarted")
@@ -229,14 +241,15 @@ def main():
           f"max {max(us) / 1000 if us else float('nan'):.2f} ms over {len(us)} scans")
     failures = []
     for seg, name in (("seg1", "before the kill"), ("seg2", "after the restart")):
-        base, last, g = growth(seg)
+        base, last, g, peak = growth(seg)
         if base is None:
             print(f"  RSS {name}: too few samples")
-            failures.append(f"no RSS samples {name}")
+            if RSS_CHECK:
+                failures.append(f"no RSS samples {name}")
             continue
-        print(f"  RSS {name:18s} after warm-up {base / 1024:.1f} MB, at end {last / 1024:.1f} MB, "
-              f"peak growth {g:+.1f} %")
-        if g >= 10.0:
+        print(f"  RSS {name:18s} after warm-up {base / 1024:.1f} MB, at end {last / 1024:.1f} MB: growth {g:+.1f} % "
+              f"(highest sample {peak:+.1f} %, {len(rss[seg])} samples)")
+        if g >= 10.0 and RSS_CHECK:
             failures.append(f"RSS grew {g:.1f} % {name}")
     if lost:
         failures.append(f"{len(lost)} lost (first ids: {lost[:10]})")
