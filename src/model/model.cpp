@@ -257,7 +257,9 @@ void Model::init_trees(const std::string& booster_json) {
   }
 }
 
-bool Model::reference_contributions(const std::vector<float>& row, std::vector<float>& out, std::string* error) const {
+// XGBoost's own prediction of one row through a DMatrix (`type` 1: margin,
+// 3: approximate contributions): the reference the forest walk is tested against.
+bool Model::reference_predict(const std::vector<float>& row, int type, std::vector<float>& out, std::string* error) const {
   DMatrixHandle dm = nullptr;
   if (XGDMatrixCreateFromMat(row.data(), 1, row.size(), NAN, &dm) != 0) {
     if (error) *error = last_error();
@@ -266,8 +268,9 @@ bool Model::reference_contributions(const std::vector<float>& row, std::vector<f
   const bst_ulong* shape = nullptr;
   bst_ulong dim = 0;
   const float* result = nullptr;
-  const char* cfg = "{\"type\": 3, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, \"strict_shape\": false}";
-  int rc = XGBoosterPredictFromDMatrix(booster_, dm, cfg, &shape, &dim, &result);
+  std::string cfg = "{\"type\": " + std::to_string(type) +
+                    ", \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, \"strict_shape\": false}";
+  int rc = XGBoosterPredictFromDMatrix(booster_, dm, cfg.c_str(), &shape, &dim, &result);
   if (rc == 0) {
     std::size_t n = 1;
     for (bst_ulong i = 0; i < dim; ++i) n *= shape[i];
@@ -277,6 +280,17 @@ bool Model::reference_contributions(const std::vector<float>& row, std::vector<f
   }
   XGDMatrixFree(dm);
   return rc == 0;
+}
+
+bool Model::reference_contributions(const std::vector<float>& row, std::vector<float>& out, std::string* error) const {
+  return reference_predict(row, 3, out, error);
+}
+
+bool Model::reference_margin(const std::vector<float>& row, float& margin, std::string* error) const {
+  std::vector<float> out;
+  if (!reference_predict(row, 1, out, error) || out.empty()) return false;
+  margin = out[0];
+  return true;
 }
 
 std::vector<int> Model::bind(const rules::CompiledRules& rules) const {
@@ -301,22 +315,6 @@ std::vector<float> Model::row(const features::Extracted& ex, const rules::RuleHi
   return r;
 }
 
-bool Model::reference_margin(const std::vector<float>& row, float& margin, std::string* error) const {
-  DMatrixHandle dm = nullptr;
-  if (XGDMatrixCreateFromMat(row.data(), 1, row.size(), NAN, &dm) != 0) {
-    if (error) *error = last_error();
-    return false;
-  }
-  const bst_ulong* shape = nullptr;
-  bst_ulong dim = 0;
-  const float* result = nullptr;
-  const char* cfg = "{\"type\": 1, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, \"strict_shape\": false}";
-  int rc = XGBoosterPredictFromDMatrix(booster_, dm, cfg, &shape, &dim, &result);
-  if (rc == 0) margin = result[0];
-  else if (error) *error = last_error();
-  XGDMatrixFree(dm);
-  return rc == 0;
-}
 
 bool Model::predict(const std::vector<float>& row, bool contributions, Prediction& out, std::string* error) const {
   if (row.size() != names_.size()) {

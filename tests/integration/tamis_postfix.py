@@ -383,3 +383,19 @@ def send_many(lab, messages, clients=8, rcpt="user@test.example"):
     for t in threads:
         t.join()
     return results
+
+
+RESULTS = []
+
+
+def check(name, fn, *args):
+    """Runs one named check of a test script: prints PASS or FAIL with the
+    traceback, and records it in RESULTS (for the script's summary and exit code)."""
+    import traceback
+    try:
+        fn(*args)
+        RESULTS.append((name, None))
+        print(f"PASS {name}", flush=True)
+    except Exception:
+        RESULTS.append((name, traceback.format_exc()))
+        print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)

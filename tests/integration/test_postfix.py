@@ -9,10 +9,9 @@ Run as root (Postfix's private instance needs it): tests/integration/test_postfi
 import os
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tamis_postfix import Lab, header_values  # noqa: E402
+from tamis_postfix import RESULTS, Lab, check, header_values  # noqa: E402
 
 REPO = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -43,17 +42,6 @@ def find(delivered, subject_part):
     return None
 
 
-RESULTS = []
-
-
-def check(name, fn, *args):
-    try:
-        fn(*args)
-        RESULTS.append((name, None))
-        print(f"PASS {name}", flush=True)
-    except Exception:
-        RESULTS.append((name, traceback.format_exc()))
-        print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
 
 
 def t_ham(lab):

@@ -31,25 +31,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from tamis_postfix import Lab, free_port, header_values  # noqa: E402
+from tamis_postfix import RESULTS, Lab, check, free_port, header_values  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 UNIT = "/lib/systemd/system/tamis.service"
 SOCK = "/var/spool/postfix/tamis/tamis.sock"
-RESULTS = []
-
-
-def check(name, fn, *args):
-    try:
-        fn(*args)
-        RESULTS.append((name, None))
-        print(f"PASS {name}", flush=True)
-    except Exception:
-        RESULTS.append((name, traceback.format_exc()))
-        print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
 
 
 def run(cmd, **kw):
