@@ -85,8 +85,32 @@ void refuse_world_writable(const std::string& path) {
 
 namespace {
 
+// Filesystem queries that never throw: a path from a config file may be
+// anything (too long, a loop, unreadable); it is then simply not a directory
+// or not there, and the caller's error names it.
+bool is_dir(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(p, ec);
+}
+bool exists(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(p, ec);
+}
+// *.yaml / *.yml regular files directly in `d`, sorted by name.
+std::vector<std::string> yaml_in_dir(const fs::path& d) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (fs::directory_iterator it(d, ec), end; !ec && it != end; it.increment(ec)) {
+    auto ext = it->path().extension().string();
+    std::error_code fe;
+    if (it->is_regular_file(fe) && (ext == ".yaml" || ext == ".yml")) files.push_back(it->path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 YAML::Node load_yaml(const std::string& file) {
-  if (!fs::exists(file)) throw core::ConfigError(file, 0, "no such file");
+  if (!exists(file)) throw core::ConfigError(file, 0, "no such file");
   refuse_world_writable(file);
   try {
     return YAML::LoadFile(file);
@@ -136,14 +160,9 @@ Config parse_config(const YAML::Node& root, const std::string& path, const std::
 std::vector<std::string> conf_d_files(const std::string& config_path) {
   std::vector<std::string> files;
   fs::path d = fs::absolute(config_path).parent_path() / "conf.d";
-  if (!fs::is_directory(d)) return files;
+  if (!is_dir(d)) return files;
   refuse_world_writable(d.string());
-  for (const auto& e : fs::directory_iterator(d)) {
-    auto ext = e.path().extension().string();
-    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path().string());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
+  return yaml_in_dir(d);
 }
 
 // Anything yaml-cpp throws while a file is being interpreted (not only
@@ -187,7 +206,7 @@ Config load_config(const std::string& path) {
   Config c = yaml_guard(where, [&] { return parse_config(root, where, fs::absolute(path).parent_path().string(), true); });
   if (c.model_enabled) refuse_world_writable(c.model_path);
   for (const auto& p : c.rule_paths)
-    if (fs::is_directory(p)) refuse_world_writable(p);
+    if (is_dir(p)) refuse_world_writable(p);
   return c;
 }
 
@@ -350,13 +369,9 @@ void load_rule_file(const std::string& file, std::vector<rules::RuleSpec>& out, 
 namespace {
 std::vector<std::string> yaml_files(const std::string& p) {
   std::vector<std::string> files;
-  if (fs::is_directory(p)) {
-    for (const auto& e : fs::directory_iterator(p)) {
-      auto ext = e.path().extension().string();
-      if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path().string());
-    }
-    std::sort(files.begin(), files.end());
-  } else if (fs::exists(p)) {
+  if (is_dir(p)) {
+    files = yaml_in_dir(p);
+  } else if (exists(p)) {
     files.push_back(p);
   } else {
     throw core::ConfigError(p, 0, "rule path does not exist");
@@ -369,7 +384,7 @@ std::vector<rules::RuleSpec> load_rules(const Config& c, std::vector<RuleExample
   std::vector<rules::RuleSpec> out;
   for (const auto& p : c.rule_paths)
     for (const auto& f : yaml_files(p)) load_rule_file(f, out, false, examples);
-  if (!c.local_rules_dir.empty() && fs::is_directory(c.local_rules_dir)) {
+  if (!c.local_rules_dir.empty() && is_dir(c.local_rules_dir)) {
     refuse_world_writable(c.local_rules_dir);
     for (const auto& f : yaml_files(c.local_rules_dir)) load_rule_file(f, out, true, examples);
   }

@@ -157,6 +157,21 @@ TEST_CASE("rules/config: a key that is a list or mapping is refused with file:li
   }
 }
 
+// Found by fuzz_config: a path longer than the system allows made
+// std::filesystem throw (ENAMETOOLONG) past the loader's own errors.
+TEST_CASE("rules/config: a rule path too long for the system is a ConfigError naming it (fuzz regression)", "[rules][config]") {
+  test::TempDir d;
+  std::string longp = "/" + std::string(5000, 'x');
+  auto cfg = d.write("t.yaml", "model: {enabled: false}\nrules:\n  paths: [" + longp + "]\n  local_dir: " + longp + "\n");
+  try {
+    auto c = config::load_config(cfg);
+    config::load_rules(c);
+    FAIL("no error");
+  } catch (const core::ConfigError& e) {
+    CHECK(std::string(e.what()).find("rule path does not exist") != std::string::npos);
+  }
+}
+
 TEST_CASE("rules: a rules.d pack overrides a shipped rule by id and adds new ones", "[rules][config]") {
   test::TempDir d;
   std::filesystem::create_directories(d.p / "shipped");
