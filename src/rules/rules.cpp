@@ -14,14 +14,19 @@
 namespace tamis::rules {
 namespace {
 
-// RE2 budget per target set, compiled program and lazily built DFA cache
-// included. The DFA cache grows with the variety of mail it sees until the
-// budget: with 64 MB per set, tamisd's live heap grew from 19 to 44 MB over
-// 6,000 messages (measured with the tamis_heap_in_use_bytes metric) and could
-// reach sets x 64 MB. At 8 MB it stays at 4-11 MB, and no message of the two
-// corpora (8,026) ran out of DFA memory (that would fall back to single
-// patterns and raise the regex_budget anomaly, never lose a hit).
-constexpr int64_t kSetMaxMem = 8 << 20;
+// RE2 budget per target set: compiled program and lazily built DFA cache.
+// The DFA cache fills with the variety of mail seen, up to the budget, then
+// RE2 resets it; it is the largest part of tamisd's memory that grows after
+// start (live heap 19 -> 44 MB over the first 6,000 messages, measured with
+// tamis_heap_in_use_bytes). Smaller budgets cost speed (bench/run.sh, rules
+// stage mean / p99: 8 MB 74 / 1129 us, 16 MB 56 / 791, 32 MB 53 / 673,
+// 64 MB 18 / 166; peak RSS 58, 66, 82, 90 MB). An input that runs a set out
+// of DFA memory falls back to single patterns and raises regex_budget; no
+// message of the two corpora (8,026) does at 8 MB or above. 16 MB is the
+// compromise: the live heap of a tamisd without reloads stays near its
+// starting size (at 64 MB it grew by 25 MB), and the engine keeps its
+// targets on one core (bench/run.sh: 5,838-5,940 messages/s, p99 1.3-1.4 ms).
+constexpr int64_t kSetMaxMem = 16 << 20;
 
 struct Node {
   enum Kind { Ident, Not, And, Or } kind;
