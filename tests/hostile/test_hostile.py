@@ -3,7 +3,7 @@
 --json`, shipped config, rules and model) in its own process, with a bound on
 time and on memory for each.
 
-  tests/hostile/test_hostile.py TAMIS_BINARY [--report]
+  tests/hostile/test_hostile.py TAMIS_BINARY
 
 Per case: the process must exit 0 within its time bound (it is killed at the
 bound), print one valid JSON verdict, show the anomaly flags that say which
@@ -30,7 +30,6 @@ import time
 import zipfile
 
 TAMIS = os.path.abspath(sys.argv[1]) if sys.argv[1] != "--gen" else None
-REPORT = "--report" in sys.argv
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 MB = 1024 * 1024
 TIME_BOUND_S = 60        # per process, killed beyond (sanitizer builds are ~10x slower)

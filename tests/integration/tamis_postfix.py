@@ -325,6 +325,41 @@ def corpus_messages(corpus, n):
     return out
 
 
+def smtp_connect(lab):
+    """A client SMTP session to the lab's Postfix, greeted."""
+    import smtplib
+    s = smtplib.SMTP("127.0.0.1", lab.smtp_port, timeout=120)
+    s.ehlo("load.example.org")
+    return s
+
+
+def smtp_transaction(s, raw, rcpt="user@test.example", mail_from="sender@example.org"):
+    """MAIL, RCPT, DATA on an open session. Returns (code, reply text, seconds
+    the DATA phase took); a refused MAIL or RCPT returns its code after RSET.
+    Raises smtplib.SMTPException or OSError when the connection breaks."""
+    code, resp = s.mail(mail_from)
+    if code == 250:
+        code, resp = s.rcpt(rcpt)
+    lat = 0.0
+    if code in (250, 251):
+        t0 = time.perf_counter()
+        code, resp = s.data(raw)
+        lat = time.perf_counter() - t0
+    else:
+        s.rset()
+    return code, resp.decode(errors="replace"), lat
+
+
+def smtp_close(s, quit=False):
+    """Closes a session (QUIT first if asked), ignoring errors; returns None."""
+    if s is not None:
+        try:
+            s.quit() if quit else s.close()
+        except Exception:
+            pass
+    return None
+
+
 def send_many(lab, messages, clients=8, rcpt="user@test.example"):
     """Sends (name, raw) messages from `clients` threads, one SMTP connection
     each (reconnecting after errors). Returns a list of dicts with name, code,
@@ -347,35 +382,15 @@ def send_many(lab, messages, clients=8, rcpt="user@test.example"):
             for attempt in range(3):
                 try:
                     if s is None:
-                        s = smtplib.SMTP("127.0.0.1", lab.smtp_port, timeout=120)
-                        s.ehlo("load.example.org")
-                    code, resp = s.mail("sender@example.org")
-                    if code == 250:
-                        code, resp = s.rcpt(rcpt)
-                    if code in (250, 251):
-                        t0 = time.perf_counter()
-                        code, resp = s.data(raw)
-                        lat = time.perf_counter() - t0
-                    else:
-                        lat = 0.0
-                        s.rset()
-                    resp = resp.decode(errors="replace")
+                        s = smtp_connect(lab)
+                    code, resp, lat = smtp_transaction(s, raw, rcpt)
                     qid = resp.split("queued as ")[1].strip() if "queued as " in resp else ""
                     results[i] = {"name": name, "code": code, "reply": resp, "queue_id": qid, "latency": lat}
                     break
                 except (smtplib.SMTPException, OSError) as e:
-                    try:
-                        if s is not None:
-                            s.close()
-                    except Exception:
-                        pass
-                    s = None
+                    s = smtp_close(s)
                     results[i] = {"name": name, "code": -1, "reply": str(e), "queue_id": "", "latency": 0.0}
-        if s is not None:
-            try:
-                s.quit()
-            except Exception:
-                pass
+        smtp_close(s, quit=True)
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     for t in threads:

@@ -31,7 +31,7 @@ import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-from tamis_postfix import Lab  # noqa: E402
+from tamis_postfix import Lab, smtp_close, smtp_connect, smtp_transaction  # noqa: E402
 
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 N = int(ARGS[0]) if len(ARGS) > 0 else 20000
@@ -104,15 +104,8 @@ def main():
                 for attempt in range(MAX_ATTEMPTS):
                     try:
                         if s is None:
-                            s = smtplib.SMTP("127.0.0.1", lab.smtp_port, timeout=120)
-                            s.ehlo("load.example.org")
-                        code, resp = s.mail("sender@example.org")
-                        if code == 250:
-                            code, resp = s.rcpt("user@test.example")
-                        if code in (250, 251):
-                            code, resp = s.data(raw)
-                        else:
-                            s.rset()
+                            s = smtp_connect(lab)
+                        code, _, _ = smtp_transaction(s, raw)
                     except (smtplib.SMTPException, OSError):
                         code = -1
                     if code == 250:
@@ -123,22 +116,13 @@ def main():
                         break
                     # 4xx or a broken connection: reconnect, retry later.
                     tempfailed[i] += 1
-                    try:
-                        if s is not None:
-                            s.close()
-                    except Exception:
-                        pass
-                    s = None
+                    s = smtp_close(s)
                     time.sleep(min(0.2 * (attempt + 1), 2.0))
                 else:
                     outcome[i] = "gave_up"
                 with lock:
                     judged[0] += 1
-            if s is not None:
-                try:
-                    s.quit()
-                except Exception:
-                    pass
+            smtp_close(s, quit=True)
 
         # ---- faults and measurements ----
         stop = threading.Event()
