@@ -3,6 +3,7 @@
 # SECONDS seconds (default 600):
 #   fuzz_parse    MIME parse + features + shipped rules, seeded from tests/data/mime
 #   fuzz_session  random milter callback sequences through tamisd's session seam
+#   fuzz_wire     arbitrary bytes on the milter socket (protocol.cpp), seeded from fuzz/seeds/wire
 #   fuzz_config   arbitrary tamis.yaml, seeded from config/ and fuzz/seeds/config
 #   fuzz_rules    arbitrary rule packs (shipped and rules.d override), seeded from rules/ and fuzz/seeds/rules
 # What runs find is kept in fuzz/corpus-work (not checked in). Crashes land in
@@ -13,8 +14,8 @@ secs=${1:-600}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DTAMIS_FUZZ=ON -DTAMIS_TESTS=OFF -DTAMIS_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 [ $# -gt 0 ] && shift
-harnesses=${*:-parse session config rules}
-cmake --build build-fuzz -j2 --target fuzz_parse fuzz_session fuzz_config fuzz_rules >/dev/null
+harnesses=${*:-parse session wire config rules}
+cmake --build build-fuzz -j2 --target fuzz_parse fuzz_session fuzz_wire fuzz_config fuzz_rules >/dev/null
 mkdir -p fuzz/artifacts
 for h in $harnesses; do
   mkdir -p "fuzz/corpus-work/$h"

@@ -1,5 +1,5 @@
 // libFuzzer harness: random milter callback sequences and payloads through
-// tamisd's Session seam (no libmilter, no MTA): callbacks in any order,
+// tamisd's Session seam (no wire protocol, no MTA): callbacks in any order,
 // eom before envfrom, abort anywhere, a connection dropped and a new one
 // started mid-message. Nothing may crash, and after any sequence a fresh
 // message on the same connection must still be judged.

@@ -1,20 +1,15 @@
-// tamisd: the milter daemon. The only file that includes libmilter.
+// tamisd: the milter daemon.
 //
 //   tamisd [-c /etc/tamis/tamis.yaml] [--log stderr|syslog] [--socket SPEC]
 //
 // Runs in the foreground (systemd Type=simple). Started as root with
 // milter.user set, it opens the socket, hands a unix socket to that user and
-// the directory's group, then drops to that user. SIGUSR1 reloads config,
-// rules and model (a broken set keeps the running one); SIGTERM/SIGINT stop
-// it. SIGHUP also stops it: libmilter's signal thread treats HUP like TERM,
-// which is why reload is USR1.
+// the directory's group, then drops to that user. SIGUSR1 or SIGHUP reloads
+// config, rules and model (a broken set keeps the running one); SIGTERM and
+// SIGINT stop it. The milter protocol itself is in protocol.cpp and the
+// connections in server.cpp (tamisd does not use libmilter: see protocol.hpp).
 #include <grp.h>
 #include <malloc.h>
-#include <libmilter/mfapi.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <arpa/inet.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -36,15 +31,9 @@
 
 #include "core/error.hpp"
 #include "metrics_http.hpp"
-#include "session.hpp"
+#include "server.hpp"
 
 using namespace tamis;
-using milter::Step;
-
-namespace {
-std::atomic<bool> g_leadspc{false};  // negotiated SMFIP_HDR_LEADSPC: values we send carry their own leading space
-}
-
 namespace {
 
 struct Daemon {
@@ -73,160 +62,37 @@ void log_line(int prio, const std::string& line) {
   std::fflush(stderr);
 }
 
-// libmilter's SMFICTX behind the Mta seam.
-class SmfiMta : public milter::Mta {
- public:
-  explicit SmfiMta(SMFICTX* ctx) : ctx_(ctx) {}
-  const char* macro(const char* name) override { return smfi_getsymval(ctx_, const_cast<char*>(name)); }
-  bool add_header(const std::string& name, const std::string& value) override {
-    std::string v = spaced(value);
-    return smfi_addheader(ctx_, const_cast<char*>(name.c_str()), const_cast<char*>(v.c_str())) == MI_SUCCESS;
-  }
-  bool change_header(const std::string& name, int index, const std::string* value) override {
-    std::string v = value ? spaced(*value) : std::string();
-    return smfi_chgheader(ctx_, const_cast<char*>(name.c_str()), index, value ? const_cast<char*>(v.c_str()) : nullptr) ==
-           MI_SUCCESS;
-  }
-  bool set_reply(const char* rcode, const char* xcode, const std::string& text) override {
-    // '%' is special to smfi_setreply
-    std::string t;
-    for (char c : text) t += c == '%' ? std::string("%%") : std::string(1, c);
-    return smfi_setreply(ctx_, const_cast<char*>(rcode), const_cast<char*>(xcode), const_cast<char*>(t.c_str())) == MI_SUCCESS;
-  }
-  bool quarantine(const std::string& reason) override {
-    return smfi_quarantine(ctx_, const_cast<char*>(reason.c_str())) == MI_SUCCESS;
-  }
-
- private:
-  static std::string spaced(const std::string& v) {
-    if (!g_leadspc || (!v.empty() && (v[0] == ' ' || v[0] == '\t'))) return v;
-    return " " + v;
-  }
-  SMFICTX* ctx_;
-};
-
-std::atomic<bool> g_can_skip{false};  // negotiated SMFIP_SKIP
-// Steps the MTA agreed not to wait for a reply to (SMFIP_NR_*): each is a
-// round trip saved per header, recipient, ... A failure in such a step is
-// answered at end of message.
-std::atomic<unsigned long> g_noreply{0};
-
-sfsistat to_smfis(Step s) {
-  switch (s) {
-    case Step::Continue: return SMFIS_CONTINUE;
-    case Step::Accept: return SMFIS_ACCEPT;
-    case Step::Reject: return SMFIS_REJECT;
-    case Step::TempFail: return SMFIS_TEMPFAIL;
-    case Step::Discard: return SMFIS_DISCARD;
-    case Step::Skip: return SMFIS_SKIP;
-  }
-  return SMFIS_CONTINUE;
-}
-
-milter::Connection* conn(SMFICTX* ctx) { return static_cast<milter::Connection*>(smfi_getpriv(ctx)); }
-
-// Every callback is a noexcept trampoline: exceptions become the configured
-// failure action and a log line, never a crash. `nr` is the step's SMFIP_NR_*
-// bit: when negotiated, a Continue is not answered at all, and an error is
-// kept for end of message (the MTA is not listening for a reply then).
-template <typename F>
-sfsistat guarded(SMFICTX* ctx, const char* where, unsigned long nr, F&& f) noexcept {
-  milter::Connection* c = conn(ctx);
-  bool noreply = nr != 0 && (g_noreply.load(std::memory_order_relaxed) & nr) != 0;
-  if (!c) return noreply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+// Rebuilds the snapshot off the SMTP path; publishes it only if whole.
+void reload() {
+  std::uint64_t gen = g->generation + 1;
   try {
-    Step s = f(*c);
-    if (noreply && s == Step::Continue) return SMFIS_NOREPLY;
-    return to_smfis(s);
+    auto next = engine::Snapshot::build(g->config_path, /*strict_model=*/true, gen);
+    g->store->publish(next);
+    g->generation = gen;
+    g->stats.generation = gen;
+    ++g->stats.reloads;
+    log_line(LOG_INFO, "reload ok: generation " + std::to_string(gen) + ", " + std::to_string(next->rules->rules().size()) +
+                           " rules, model " + (next->model ? std::to_string(next->model->trees()) + " trees" : "disabled"));
   } catch (const std::exception& e) {
-    if (noreply) { c->defer_error(where, e.what()); return SMFIS_NOREPLY; }
-    try { return to_smfis(c->on_internal_error(where, e.what())); } catch (...) { return SMFIS_ACCEPT; }
-  } catch (...) {
-    if (noreply) { c->defer_error(where, "unknown exception"); return SMFIS_NOREPLY; }
-    try { return to_smfis(c->on_internal_error(where, "unknown exception")); } catch (...) { return SMFIS_ACCEPT; }
+    ++g->stats.reload_failures;
+    log_line(LOG_ERR, std::string("reload failed, keeping generation ") + std::to_string(g->generation) + ": " + e.what());
   }
 }
 
-sfsistat xx_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long, unsigned long, unsigned long* pf0,
-                      unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
-  const unsigned long need = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
-  if ((f0 & need) != need) {
-    log_line(LOG_ERR, "the MTA does not offer the add/change header actions tamisd needs; not filtering this connection");
-    return SMFIS_REJECT;
-  }
-  *pf0 = need | (f0 & SMFIF_QUARANTINE);
-  // Ask only for the steps we use; get header values with their leading space.
-  unsigned long noreply = f1 & (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH);
-  unsigned long want = (f1 & SMFIP_HDR_LEADSPC) | (f1 & SMFIP_SKIP) | (f1 & SMFIP_NOUNKNOWN) | (f1 & SMFIP_NODATA) | noreply;
-  g_noreply = noreply;
-  g_can_skip = (f1 & SMFIP_SKIP) != 0;
-  g_leadspc = (f1 & SMFIP_HDR_LEADSPC) != 0;
-  *pf1 = want;
-  *pf2 = 0;
-  *pf3 = 0;
-  (void)ctx;
-  return SMFIS_CONTINUE;
-}
-
-sfsistat xx_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* addr) {
-  try {
-    auto* c = new milter::Connection(*g->store, g->stats, log_line, g_can_skip);
-    smfi_setpriv(ctx, c);
-    std::string ip;
-    char buf[INET6_ADDRSTRLEN] = {0};
-    if (addr && addr->sa_family == AF_INET &&
-        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(addr)->sin_addr, buf, sizeof buf))
-      ip = buf;
-    else if (addr && addr->sa_family == AF_INET6 &&
-             inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(addr)->sin6_addr, buf, sizeof buf))
-      ip = buf;
-    c->connect(hostname, ip);  // addr may be NULL (local, or unknown)
-    return (g_noreply & SMFIP_NR_CONN) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
-  } catch (...) {
-    log_line(LOG_ERR, "internal error in connect; accepting");
-    return (g_noreply & SMFIP_NR_CONN) ? SMFIS_NOREPLY : SMFIS_ACCEPT;
-  }
-}
-
-sfsistat xx_helo(SMFICTX* ctx, char* helo) { return guarded(ctx, "helo", SMFIP_NR_HELO, [&](auto& c) { return c.helo(helo); }); }
-sfsistat xx_envfrom(SMFICTX* ctx, char** argv) {
-  return guarded(ctx, "envfrom", 0, [&](auto& c) {
-    SmfiMta m(ctx);
-    return c.envfrom(m, argv ? argv[0] : nullptr);
-  });
-}
-sfsistat xx_envrcpt(SMFICTX* ctx, char** argv) {
-  return guarded(ctx, "envrcpt", SMFIP_NR_RCPT, [&](auto& c) { return c.envrcpt(argv ? argv[0] : nullptr); });
-}
-sfsistat xx_header(SMFICTX* ctx, char* n, char* v) { return guarded(ctx, "header", SMFIP_NR_HDR, [&](auto& c) { return c.header(n, v); }); }
-sfsistat xx_eoh(SMFICTX* ctx) { return guarded(ctx, "eoh", SMFIP_NR_EOH, [&](auto& c) { return c.eoh(); }); }
-sfsistat xx_body(SMFICTX* ctx, unsigned char* b, size_t n) { return guarded(ctx, "body", 0, [&](auto& c) { return c.body(b, n); }); }
-sfsistat xx_eom(SMFICTX* ctx) {
-  return guarded(ctx, "eom", 0, [&](auto& c) {
-    SmfiMta m(ctx);
-    return c.eom(m);
-  });
-}
-sfsistat xx_abort(SMFICTX* ctx) { return guarded(ctx, "abort", 0, [&](auto& c) { return c.abort(); }); }
-sfsistat xx_close(SMFICTX* ctx) {
-  delete conn(ctx);  // may be NULL: close can be the only callback
-  smfi_setpriv(ctx, nullptr);
-  return SMFIS_CONTINUE;
-}
-
-// SIGUSR1 -> rebuild the snapshot off the SMTP path; publish only if whole.
-void reload_loop() {
-  sigset_t set;  // the mask main() set blocks it in every thread
+// The one thread that takes signals (main() blocks them everywhere else):
+// SIGUSR1/SIGHUP reload, SIGTERM/SIGINT stop the server.
+void signal_loop(milter::Server& server) {
+  sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, SIGUSR1);
+  for (int sig : {SIGUSR1, SIGHUP, SIGTERM, SIGINT}) sigaddset(&set, sig);
   auto last_trim = std::chrono::steady_clock::now();
   for (;;) {
     // Every 10 s (reloads or not): give memory that glibc's malloc keeps in
-    // its per-thread arenas back to the kernel. libmilter runs each message
-    // on whichever pool thread is free (and starts new ones), so every arena
-    // grows to the largest message it ever saw: measured without this, RSS
-    // rose from 30 to 73 MB over 9,000 messages while live heap stayed near
-    // 23 MB (heaptrack). malloc_trim takes each arena's lock briefly.
+    // its per-thread arenas back to the kernel. Connections come and go on
+    // their own threads, so every arena grows to the largest message it ever
+    // saw: measured without this (with libmilter, which also ran a thread per
+    // connection), RSS rose from 30 to 73 MB over 9,000 messages while live
+    // heap stayed near 23 MB (heaptrack). malloc_trim takes each arena's lock briefly.
     auto now = std::chrono::steady_clock::now();
     if (now - last_trim >= std::chrono::seconds(10)) {
       malloc_trim(0);
@@ -235,41 +101,14 @@ void reload_loop() {
     auto left = std::chrono::seconds(10) - (now - last_trim);
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
     timespec wait{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-    if (sigtimedwait(&set, nullptr, &wait) < 0) continue;  // timeout (or EINTR): trim on the next turn
-    std::uint64_t gen = g->generation + 1;
-    try {
-      auto next = engine::Snapshot::build(g->config_path, /*strict_model=*/true, gen);
-      g->store->publish(next);
-      g->generation = gen;
-      g->stats.generation = gen;
-      ++g->stats.reloads;
-      log_line(LOG_INFO, "reload ok: generation " + std::to_string(gen) + ", " + std::to_string(next->rules->rules().size()) +
-                             " rules, model " + (next->model ? std::to_string(next->model->trees()) + " trees" : "disabled"));
-    } catch (const std::exception& e) {
-      ++g->stats.reload_failures;
-      log_line(LOG_ERR, std::string("reload failed, keeping generation ") + std::to_string(g->generation) + ": " + e.what());
+    int sig = sigtimedwait(&set, nullptr, &wait);
+    if (sig < 0) continue;  // timeout (or EINTR): trim on the next turn
+    if (sig == SIGTERM || sig == SIGINT) {
+      log_line(LOG_INFO, std::string("stopping on ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+      server.stop();
+      return;
     }
-  }
-}
-
-// libmilter sends a verdict as several small packets (each header change,
-// then the reply) and does not set TCP_NODELAY: with Nagle's algorithm and
-// the MTA's delayed ACK, every message waited ~40 ms per extra packet
-// (measured: +80 ms at end of DATA through Postfix). Linux copies TCP_NODELAY
-// from a listening socket to the sockets it accepts, so set it on
-// libmilter's listener. Unix sockets have no Nagle and are left alone.
-void set_nodelay_on_listeners() {
-  for (int fd = 0; fd < 1024; ++fd) {
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
-    sockaddr_storage ss{};
-    socklen_t sl = sizeof ss;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0) continue;
-    if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) continue;
-    int one = 1;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
-      log_line(LOG_WARNING, std::string("cannot set TCP_NODELAY on the milter socket: ") + std::strerror(errno));
+    reload();
   }
 }
 
@@ -282,10 +121,7 @@ bool drop_privileges(const std::string& user, const std::string& socket_spec) {
   }
   // A unix socket opened as root goes to the user and to its directory's
   // group (postfix in the package), mode 0660: the MTA can connect, others cannot.
-  std::string path;
-  if (socket_spec.rfind("unix:", 0) == 0) path = socket_spec.substr(5);
-  else if (socket_spec.rfind("local:", 0) == 0) path = socket_spec.substr(6);
-  else if (!socket_spec.empty() && socket_spec[0] == '/') path = socket_spec;
+  std::string path = milter::unix_socket_path(socket_spec);
   if (!path.empty()) {
     struct stat dir {};
     gid_t gid = pw->pw_gid;
@@ -321,11 +157,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   // Block our signals before any thread exists (XGBoost's OpenMP workers
-  // start while the model loads, libmilter's later): every thread inherits the
-  // mask, and the signals are taken only by sigwait — SIGUSR1 in our reload
-  // thread, SIGTERM/SIGINT/SIGHUP in libmilter's signal thread (clean stop).
-  // A thread left with them unblocked would let the default action kill the
-  // daemon mid-message.
+  // start while the model loads, connection threads later): every thread
+  // inherits the mask, and the signals are taken only by signal_loop's
+  // sigtimedwait. A thread left with them unblocked would let the default
+  // action kill the daemon mid-message.
   sigset_t set;
   sigemptyset(&set);
   for (int sig : {SIGUSR1, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
@@ -335,9 +170,15 @@ int main(int argc, char** argv) {
   // text) straight from and back to the kernel: with glibc's default the mmap
   // threshold rises to the largest block ever freed, after which such buffers
   // are carved from the arenas and their high-water marks stay resident.
-  // Fewer arenas, too: libmilter spreads messages over many short-lived threads.
+  // Fewer arenas, too: each MTA connection has its own thread.
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   mallopt(M_ARENA_MAX, 4);
+  // Setting the mmap threshold freezes the trim threshold at 128 KiB: every
+  // message then shrank its arena on free and grew it again on the next
+  // (madvise, page faults; ~10 % of tamisd's CPU under Postfix load, perf).
+  // Keep up to 8 MiB of free heap per arena; signal_loop's malloc_trim
+  // returns it every 10 s.
+  mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
 
   d.to_syslog = false;  // until the config says otherwise
   engine::SnapshotPtr snap;
@@ -358,33 +199,14 @@ int main(int argc, char** argv) {
   std::string sock = socket_override.empty() ? mc.socket : socket_override;
 
 
-  struct smfiDesc desc {};
-  desc.xxfi_name = const_cast<char*>("tamisd");
-  desc.xxfi_version = SMFI_VERSION;
-  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
-  desc.xxfi_connect = xx_connect;
-  desc.xxfi_helo = xx_helo;
-  desc.xxfi_envfrom = xx_envfrom;
-  desc.xxfi_envrcpt = xx_envrcpt;
-  desc.xxfi_header = xx_header;
-  desc.xxfi_eoh = xx_eoh;
-  desc.xxfi_body = xx_body;
-  desc.xxfi_eom = xx_eom;
-  desc.xxfi_abort = xx_abort;
-  desc.xxfi_close = xx_close;
-  desc.xxfi_negotiate = xx_negotiate;
-
-  umask(0007);
-  if (smfi_setconn(const_cast<char*>(sock.c_str())) != MI_SUCCESS || smfi_settimeout(mc.timeout_s) != MI_SUCCESS ||
-      smfi_register(desc) != MI_SUCCESS) {
-    log_line(LOG_ERR, "cannot set up the milter on " + sock);
+  umask(0007);  // the socket file: no access for others before it is handed over
+  int listen_fd;
+  try {
+    listen_fd = milter::open_listener(sock);
+  } catch (const std::exception& e) {
+    log_line(LOG_ERR, "cannot open milter socket " + sock + ": " + e.what());
     return 1;
   }
-  if (smfi_opensocket(true) != MI_SUCCESS) {
-    log_line(LOG_ERR, "cannot open milter socket " + sock);
-    return 1;
-  }
-  set_nodelay_on_listeners();
   if (!mc.pid_file.empty()) {
     std::ofstream(mc.pid_file) << getpid() << "\n";
   }
@@ -402,11 +224,22 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::thread(reload_loop).detach();
+  // Socket, timeout and connection limit are read at start only; a reload
+  // changes everything else.
+  auto* server = new milter::Server(listen_fd, {mc.max_connections, mc.timeout_s}, *d.store, d.stats, log_line);
+  std::thread signals([server] { signal_loop(*server); });
   log_line(LOG_INFO, "tamisd " TAMIS_VERSION " listening on " + sock + " (" + std::to_string(snap->rules->rules().size()) +
                          " rules, model " + (snap->model ? std::to_string(snap->model->trees()) + " trees" : "unavailable") + ")");
-  int rc = smfi_main();
-  log_line(LOG_INFO, "tamisd stopping");
+  server->run(/*grace_s=*/10);
+  pthread_kill(signals.native_handle(), SIGTERM);  // if run() ended on its own, end signal_loop too
+  signals.join();
+  std::size_t left = server->active();
+  log_line(LOG_INFO, "tamisd stopped" + (left ? ", " + std::to_string(left) + " connections still open" : std::string()));
   if (!mc.pid_file.empty()) std::filesystem::remove(mc.pid_file);
-  return rc == MI_SUCCESS ? 0 : 1;
+  if (std::string p = milter::unix_socket_path(sock); !p.empty()) unlink(p.c_str());
+  // Connection threads still open after the grace period hold the server:
+  // leave without destroying it (the kernel closes their sockets).
+  if (left) _exit(0);
+  delete server;
+  return 0;
 }

@@ -99,6 +99,11 @@ std::string render_prometheus(const Stats& s) {
   sample(o, "tamis_reloads_total", s.reloads.load());
   family(o, "tamis_reload_failures_total", "counter", "Reloads refused because the new config, rules or model was invalid.");
   sample(o, "tamis_reload_failures_total", s.reload_failures.load());
+  family(o, "tamis_milter_connections", "gauge", "MTA connections open now.");
+  sample(o, "tamis_milter_connections", s.connections.load());
+  family(o, "tamis_milter_connections_refused_total", "counter",
+         "MTA connections closed at once because milter.max_connections was reached.");
+  sample(o, "tamis_milter_connections_refused_total", s.connections_refused.load());
   family(o, "tamis_snapshot_generation", "gauge", "Generation of the config+rules+model snapshot now judging mail.");
   sample(o, "tamis_snapshot_generation", s.generation.load());
 

@@ -27,6 +27,9 @@ struct Stats {
   // exceptions in callbacks.
   std::atomic<std::uint64_t> failures{0}, internal_errors{0}, scan_timeouts{0}, model_unavailable{0};
   std::atomic<std::uint64_t> reloads{0}, reload_failures{0};
+  // MTA connections open now (a gauge), and those closed at once because
+  // milter.max_connections was reached.
+  std::atomic<std::uint64_t> connections{0}, connections_refused{0};
   std::atomic<std::uint64_t> generation{1};
 
   // Scan latency histogram (seconds; Prometheus cumulative buckets are

@@ -1,7 +1,7 @@
-// tamisd's per-connection logic, apart from libmilter so that tests (and a
-// fuzzer) can drive the exact callback sequence without an MTA. main.cpp
-// adapts libmilter's C callbacks to a Connection and implements Mta over
-// SMFICTX; nothing here includes libmilter.
+// tamisd's per-connection logic, apart from the wire protocol so that tests
+// (and a fuzzer) can drive the exact callback sequence without an MTA.
+// protocol.cpp turns the MTA's packets into these calls and implements Mta
+// as reply packets.
 //
 //   Connection c(store, logger, stats);
 //   c.connect("mx.example", "192.0.2.1");
@@ -9,8 +9,8 @@
 //   c.header("Subject", " hi"); c.eoh(); c.body(data, n);
 //   Step s = c.eom(mta);       // headers added / reply set through `mta`
 //
-// A Connection is used by one libmilter thread at a time (callbacks of one
-// SMTP connection are sequential); it is not shared.
+// A Connection is used by one thread at a time (the steps of one SMTP
+// connection are sequential); it is not shared.
 #pragma once
 
 #include <atomic>

@@ -9,7 +9,7 @@ echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-se
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config git python3 ca-certificates \
-  libmimetic-dev libre2-dev libyaml-cpp-dev libxgboost-dev libmilter-dev catch2 \
+  libmimetic-dev libre2-dev libyaml-cpp-dev libxgboost-dev catch2 \
   libpsl-dev publicsuffix liburiparser-dev libxml2-dev libcli11-dev nlohmann-json3-dev \
   clang libclang-rt-14-dev \
   libmicrohttpd-dev curl \

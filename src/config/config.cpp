@@ -280,12 +280,24 @@ Config parse_config(const YAML::Node& root, const std::string& path, const std::
   }
   if (auto m = root["milter"]) {
     cx.only_keys(m, "milter", {"socket", "user", "pid_file", "log", "timeout_s", "bypass_authenticated",
-                               "trusted_networks", "reject_text", "metrics_port", "metrics_address"});
+                               "trusted_networks", "reject_text", "metrics_port", "metrics_address",
+                               "max_connections"});
     cx.opt(m, "socket", c.milter.socket, "milter");
     cx.opt(m, "user", c.milter.user, "milter");
     cx.opt(m, "pid_file", c.milter.pid_file, "milter");
     cx.opt(m, "log", c.milter.log, "milter");
+    {
+      const std::string& sp = c.milter.socket;
+      if (!(sp.rfind("unix:/", 0) == 0 || sp.rfind("local:/", 0) == 0 || sp.rfind("/", 0) == 0 ||
+            sp.rfind("inet:", 0) == 0 || sp.rfind("inet6:", 0) == 0))
+        cx.fail(m["socket"], "milter.socket: expected unix:/path, inet:PORT@HOST or inet6:PORT@HOST");
+    }
     cx.opt(m, "timeout_s", c.milter.timeout_s, "milter");
+    if (c.milter.timeout_s < 1 || c.milter.timeout_s > 86400)
+      cx.fail(m["timeout_s"], "milter.timeout_s: expected 1 to 86400 seconds");
+    c.milter.max_connections = cx.size(m, "max_connections", c.milter.max_connections, "milter");
+    if (c.milter.max_connections < 1 || c.milter.max_connections > 100000)
+      cx.fail(m["max_connections"], "milter.max_connections: expected 1 to 100000");
     cx.opt(m, "bypass_authenticated", c.milter.bypass_authenticated, "milter");
     cx.opt(m, "reject_text", c.milter.reject_text, "milter");
     if (auto tn = m["trusted_networks"]) {

@@ -37,7 +37,8 @@ struct MilterConfig {
   std::string user;                    // run as this user after opening the socket
   std::string pid_file;
   std::string log = "syslog";          // syslog | stderr
-  int timeout_s = 30;
+  int timeout_s = 600;                 // I/O with the MTA: idle between SMTP commands, or not reading replies
+  std::size_t max_connections = 256;   // MTA connections (one per SMTP session); more are closed at once
   bool bypass_authenticated = true;
   std::vector<std::string> trusted_networks;
   std::string reject_text = "Message rejected as spam";  // sent as 550 5.7.1 <text> (ref ID)

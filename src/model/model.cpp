@@ -325,8 +325,8 @@ bool Model::predict(const std::vector<float>& row, bool contributions, Predictio
   // float, from logit(base_score), as XGBoost's CPU predictor does (a test
   // checks equality with XGBoost on real messages). No per-thread state: XGBoost's
   // C API keeps per-thread prediction buffers that are only freed at process
-  // exit, and libmilter's worker pool creates a new thread every few messages
-  // (measured: tamisd's RSS grew from 31 to 74 MB over 9,000 messages).
+  // exit, and tamisd starts a thread per MTA connection (measured with
+  // libmilter's threads: tamisd's RSS grew from 31 to 74 MB over 9,000 messages).
   float margin = base_margin_;
   for (const auto& nodes : trees_nodes_) {
     std::size_t nid = 0;

@@ -4,7 +4,7 @@
 dofile(os.getenv("TAMIS_MT_LIB"))
 local c = T.client()
 T.start_message(c, nil, "big body")
-local chunk = string.rep("0123456789", 6000)  -- 60,000 bytes (libmilter packets max 65,535)
+local chunk = string.rep("0123456789", 6000)  -- 60,000 bytes (MTA body packets max 65,535)
 local skipped = false
 for i = 1, 8 do
   T.expect(mt.bodystring(c, chunk) == nil, "body chunk " .. i)

@@ -70,6 +70,13 @@ TEST_CASE("config: errors name the file and line", "[config]") {
   CHECK(m.find("only loopback") != std::string::npos);
   CHECK(error_of("milter: {metrics_port: 70000}\n").find("metrics_port") != std::string::npos);
   CHECK(error_of("milter: {metrics_port: 9100, metrics_address: \"::1\"}\n").empty());
+  // The server's bounds and socket.
+  CHECK(error_of("milter:\n  max_connections: 0\n").find(":2:") != std::string::npos);
+  CHECK(error_of("milter: {max_connections: 0}\n").find("milter.max_connections must be positive") != std::string::npos);
+  CHECK(error_of("milter: {max_connections: 200000}\n").find("max_connections: expected 1 to 100000") != std::string::npos);
+  CHECK(error_of("milter: {timeout_s: 0}\n").find("timeout_s: expected 1 to 86400") != std::string::npos);
+  CHECK(error_of("milter: {socket: \"tcp:25\"}\n").find("expected unix:/path") != std::string::npos);
+  CHECK(error_of("milter: {socket: \"unix:/run/t.sock\", max_connections: 64, timeout_s: 900}\n").empty());
 }
 
 TEST_CASE("config: relative paths are resolved against the config file's directory", "[config]") {

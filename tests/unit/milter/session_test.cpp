@@ -1,4 +1,4 @@
-// tamisd's connection logic through its Mta seam, without libmilter.
+// tamisd's connection logic through its Mta seam, without the wire protocol.
 #include <catch2/catch.hpp>
 
 #include <map>
