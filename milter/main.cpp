@@ -173,12 +173,6 @@ int main(int argc, char** argv) {
   // Fewer arenas, too: each MTA connection has its own thread.
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   mallopt(M_ARENA_MAX, 4);
-  // Setting the mmap threshold freezes the trim threshold at 128 KiB: every
-  // message then shrank its arena on free and grew it again on the next
-  // (madvise, page faults; ~10 % of tamisd's CPU under Postfix load, perf).
-  // Keep up to 8 MiB of free heap per arena; signal_loop's malloc_trim
-  // returns it every 10 s.
-  mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
 
   d.to_syslog = false;  // until the config says otherwise
   engine::SnapshotPtr snap;
@@ -224,9 +218,12 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  // Socket, timeout and connection limit are read at start only; a reload
-  // changes everything else.
-  auto* server = new milter::Server(listen_fd, {mc.max_connections, mc.timeout_s}, *d.store, d.stats, log_line);
+  // Socket, timeout, connection and scan limits are read at start only; a
+  // reload changes everything else.
+  std::size_t scans = mc.max_scans > 0 ? static_cast<std::size_t>(mc.max_scans)
+                                       : std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  milter::ServerOptions opt{.max_connections = mc.max_connections, .max_scans = scans, .io_timeout_s = mc.timeout_s};
+  auto* server = new milter::Server(listen_fd, opt, *d.store, d.stats, log_line);
   std::thread signals([server] { signal_loop(*server); });
   log_line(LOG_INFO, "tamisd " TAMIS_VERSION " listening on " + sock + " (" + std::to_string(snap->rules->rules().size()) +
                          " rules, model " + (snap->model ? std::to_string(snap->model->trees()) + " trees" : "unavailable") + ")");

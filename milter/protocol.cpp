@@ -126,7 +126,10 @@ bool MilterProtocol::feed(const char* data, std::size_t n, std::string& out) {
   }
   // Keep only the incomplete tail.
   if (buf_pos_ == buf_.size()) {
-    buf_.clear();
+    // Everything consumed. A long-lived connection would otherwise keep the
+    // capacity of the largest burst it ever read (up to a 1 MiB packet).
+    if (buf_.capacity() > 128 * 1024) std::string().swap(buf_);
+    else buf_.clear();
     buf_pos_ = 0;
   } else if (buf_pos_ > 0 && (buf_pos_ > 65536 || !open)) {
     buf_.erase(0, buf_pos_);
@@ -151,7 +154,7 @@ bool MilterProtocol::negotiate(std::string_view d, std::string& out) {
   const std::uint32_t opts = wire::kSkip | wire::kHdrLeadSpc | wire::kNoUnknown | wire::kNoData;
   proto_ = mta_proto & (nr | opts);
   negotiated_ = true;
-  conn_.emplace(store_, stats_, log_, (proto_ & wire::kSkip) != 0);
+  conn_.emplace(store_, stats_, log_, (proto_ & wire::kSkip) != 0, pool_);
   std::string r;
   put32(r, std::min<std::uint32_t>(version, wire::kVersion));
   put32(r, actions_);
@@ -313,7 +316,7 @@ bool MilterProtocol::dispatch(char cmd, std::string_view d, std::string& out) {
     case wire::kQuitNc:
       // The MTA reuses this connection for a new SMTP client: start over
       // from CONNECT with the same negotiation.
-      conn_.emplace(store_, stats_, log_, (proto_ & wire::kSkip) != 0);
+      conn_.emplace(store_, stats_, log_, (proto_ & wire::kSkip) != 0, pool_);
       clear_macros_from(kStConnect);
       reply_text_.clear();
       return true;

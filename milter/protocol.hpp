@@ -63,8 +63,8 @@ std::string packet(char cmd, std::string_view data = {});
 
 class MilterProtocol {
  public:
-  MilterProtocol(const engine::SnapshotStore& store, Stats& stats, LogFn log)
-      : store_(store), stats_(stats), log_(std::move(log)) {}
+  MilterProtocol(const engine::SnapshotStore& store, Stats& stats, LogFn log, ScanPool* pool = nullptr)
+      : store_(store), stats_(stats), log_(std::move(log)), pool_(pool) {}
 
   // Consumes `n` bytes from the MTA (any split: a packet may arrive in
   // pieces, many packets in one piece) and appends the replies to `out`.
@@ -98,6 +98,7 @@ class MilterProtocol {
   const engine::SnapshotStore& store_;
   Stats& stats_;
   LogFn log_;
+  ScanPool* pool_;
   std::string buf_;           // bytes of packets not yet complete
   std::size_t buf_pos_ = 0;   // start of the first unconsumed packet in buf_
   bool negotiated_ = false;

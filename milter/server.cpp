@@ -123,7 +123,7 @@ int open_listener(const std::string& spec) {
 }
 
 Server::Server(int listen_fd, ServerOptions opt, const engine::SnapshotStore& store, Stats& stats, LogFn log)
-    : listen_fd_(listen_fd), stop_fd_(eventfd(0, EFD_CLOEXEC)), opt_(opt), store_(store), stats_(stats), log_(std::move(log)) {
+    : listen_fd_(listen_fd), stop_fd_(eventfd(0, EFD_CLOEXEC)), opt_(opt), store_(store), stats_(stats), log_(std::move(log)), pool_(opt.max_scans) {
   if (stop_fd_ < 0) sys_fail("eventfd");
 }
 
@@ -199,7 +199,7 @@ void Server::run(int grace_s) {
 
 void Server::serve(int fd) {
   {
-    MilterProtocol proto(store_, stats_, log_);
+    MilterProtocol proto(store_, stats_, log_, &pool_);
     sockaddr_storage ss{};
     socklen_t sl = sizeof ss;
     bool tcp = getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) == 0 && (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);

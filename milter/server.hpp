@@ -32,6 +32,7 @@ std::string unix_socket_path(const std::string& spec);
 
 struct ServerOptions {
   std::size_t max_connections = 256;  // more are closed at once (the MTA applies milter_default_action)
+  std::size_t max_scans = 2;          // scan threads (messages wait their turn); 0 = 1
   int io_timeout_s = 600;             // an MTA silent this long, or not reading our reply, is dropped
 };
 
@@ -55,6 +56,7 @@ class Server {
   const engine::SnapshotStore& store_;
   Stats& stats_;
   LogFn log_;
+  ScanPool pool_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> active_{0};
   std::mutex mu_;

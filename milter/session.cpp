@@ -53,6 +53,45 @@ Step failure_step(core::Action a) {
 
 }  // namespace
 
+ScanPool::ScanPool(std::size_t n) {
+  for (std::size_t i = 0; i < (n ? n : 1); ++i) threads_.emplace_back([this] { work(); });
+}
+
+ScanPool::~ScanPool() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void ScanPool::work() {
+  for (;;) {
+    std::function<void()> job;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    job();
+  }
+}
+
+engine::ScanResult ScanPool::run(const std::function<engine::ScanResult()>& f) {
+  // Shared: the pool thread may still be leaving task() when get() returns here.
+  auto task = std::make_shared<std::packaged_task<engine::ScanResult()>>(f);
+  auto result = task->get_future();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    queue_.emplace_back([task] { (*task)(); });
+  }
+  cv_.notify_one();
+  return result.get();
+}
+
 bool in_networks(const std::string& ip, const std::vector<std::string>& cidrs) {
   unsigned char addr[16];
   int fam = ip.find(':') != std::string::npos ? AF_INET6 : AF_INET;
@@ -197,7 +236,8 @@ Step Connection::eom(Mta& mta) {
   const engine::Snapshot& snap = *t.snap;
   const auto& cfg = snap.config;
   ++stats_.messages;
-  engine::ScanResult r = engine::scan(snap, t.raw, t.env);
+  engine::ScanResult r = pool_ ? pool_->run([&] { return engine::scan(snap, t.raw, t.env); })
+                                : engine::scan(snap, t.raw, t.env);
   const core::Verdict& v = r.verdict;
   stats_.observe_scan_us(static_cast<std::uint64_t>(r.times.total_us));
   stats_.count_rule_hits(r.rule_hits);

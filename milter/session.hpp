@@ -14,11 +14,16 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <future>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/engine.hpp"
@@ -44,6 +49,31 @@ enum class Step { Continue, Accept, Reject, TempFail, Discard, Skip };
 
 using LogFn = std::function<void(int priority, const std::string& line)>;  // syslog priorities
 
+// Runs scans on a fixed set of `n` threads, however many connections are
+// open: a relay may hold hundreds of SMTP sessions, but only as many scans
+// as there are cores make progress. Scanning on the connection threads
+// themselves let every one of them grow malloc's per-thread caches and arena
+// share to the largest message it saw (measured with 50 connections: live
+// heap 29 -> 50 MB over a run, RSS +20 %; tests/load/load_faults.py). The
+// connection thread waits for its result (one hand-off per message).
+class ScanPool {
+ public:
+  explicit ScanPool(std::size_t n);
+  ~ScanPool();
+  ScanPool(const ScanPool&) = delete;
+  ScanPool& operator=(const ScanPool&) = delete;
+  // Runs f() on a pool thread and returns its result (or rethrows).
+  engine::ScanResult run(const std::function<engine::ScanResult()>& f);
+
+ private:
+  void work();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
 // One message's state, from MAIL FROM to end of message or abort. (At
 // namespace scope: clang cannot default-construct a nested struct with
 // member initializers inside its enclosing class.)
@@ -62,8 +92,8 @@ struct Transaction {
 
 class Connection {
  public:
-  Connection(const engine::SnapshotStore& store, Stats& stats, LogFn log, bool can_skip)
-      : store_(store), stats_(stats), log_(std::move(log)), can_skip_(can_skip) {}
+  Connection(const engine::SnapshotStore& store, Stats& stats, LogFn log, bool can_skip, ScanPool* pool = nullptr)
+      : store_(store), stats_(stats), log_(std::move(log)), can_skip_(can_skip), pool_(pool) {}
 
   Step connect(const char* hostname, const std::string& client_ip);
   Step helo(const char* helo);
@@ -90,6 +120,7 @@ class Connection {
   Stats& stats_;
   LogFn log_;
   bool can_skip_;
+  ScanPool* pool_;  // may be null: scan on the calling thread
   std::string client_ip_, client_host_, helo_;
   std::optional<Transaction> tx_;
   std::string deferred_error_;

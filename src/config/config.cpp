@@ -281,7 +281,7 @@ Config parse_config(const YAML::Node& root, const std::string& path, const std::
   if (auto m = root["milter"]) {
     cx.only_keys(m, "milter", {"socket", "user", "pid_file", "log", "timeout_s", "bypass_authenticated",
                                "trusted_networks", "reject_text", "metrics_port", "metrics_address",
-                               "max_connections"});
+                               "max_connections", "max_scans"});
     cx.opt(m, "socket", c.milter.socket, "milter");
     cx.opt(m, "user", c.milter.user, "milter");
     cx.opt(m, "pid_file", c.milter.pid_file, "milter");
@@ -298,6 +298,9 @@ Config parse_config(const YAML::Node& root, const std::string& path, const std::
     c.milter.max_connections = cx.size(m, "max_connections", c.milter.max_connections, "milter");
     if (c.milter.max_connections < 1 || c.milter.max_connections > 100000)
       cx.fail(m["max_connections"], "milter.max_connections: expected 1 to 100000");
+    cx.opt(m, "max_scans", c.milter.max_scans, "milter");
+    if (c.milter.max_scans < 0 || c.milter.max_scans > 1024)
+      cx.fail(m["max_scans"], "milter.max_scans: expected 0 (one per CPU core) to 1024");
     cx.opt(m, "bypass_authenticated", c.milter.bypass_authenticated, "milter");
     cx.opt(m, "reject_text", c.milter.reject_text, "milter");
     if (auto tn = m["trusted_networks"]) {

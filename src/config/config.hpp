@@ -39,6 +39,7 @@ struct MilterConfig {
   std::string log = "syslog";          // syslog | stderr
   int timeout_s = 600;                 // I/O with the MTA: idle between SMTP commands, or not reading replies
   std::size_t max_connections = 256;   // MTA connections (one per SMTP session); more are closed at once
+  int max_scans = 0;                   // scans running at once; 0 = one per CPU core
   bool bypass_authenticated = true;
   std::vector<std::string> trusted_networks;
   std::string reject_text = "Message rejected as spam";  // sent as 550 5.7.1 <text> (ref ID)

@@ -76,6 +76,8 @@ TEST_CASE("config: errors name the file and line", "[config]") {
   CHECK(error_of("milter: {max_connections: 200000}\n").find("max_connections: expected 1 to 100000") != std::string::npos);
   CHECK(error_of("milter: {timeout_s: 0}\n").find("timeout_s: expected 1 to 86400") != std::string::npos);
   CHECK(error_of("milter: {socket: \"tcp:25\"}\n").find("expected unix:/path") != std::string::npos);
+  CHECK(error_of("milter: {max_scans: -1}\n").find("max_scans: expected 0 (one per CPU core) to 1024") != std::string::npos);
+  CHECK(error_of("milter: {max_scans: 0}\n").empty());
   CHECK(error_of("milter: {socket: \"unix:/run/t.sock\", max_connections: 64, timeout_s: 900}\n").empty());
 }
 

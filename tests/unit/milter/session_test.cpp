@@ -3,6 +3,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "session.hpp"
@@ -283,4 +284,50 @@ TEST_CASE("milter: concurrent connections keep judging while snapshots are swapp
   CHECK(stats.reloads > 0);
   REQUIRE(log.size() == static_cast<std::size_t>(kThreads * kPerThread));
   for (const auto& l : log) CHECK(l.find(" gen=") != std::string::npos);
+}
+
+TEST_CASE("milter: scans run on the pool's threads, at most its size at once", "[milter][bounds]") {
+  milter::ScanPool pool(2);
+  std::mutex mu;
+  std::set<std::thread::id> threads, caller_ids;
+  std::atomic<int> running{0}, most{0};
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 8; ++i)
+    callers.emplace_back([&] {
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        caller_ids.insert(std::this_thread::get_id());
+      }
+      pool.run([&] {
+        int now = ++running;
+        int seen = most.load();
+        while (now > seen && !most.compare_exchange_weak(seen, now)) {}
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        {
+          std::lock_guard<std::mutex> lk(mu);
+          threads.insert(std::this_thread::get_id());
+        }
+        --running;
+        return engine::ScanResult{};
+      });
+    });
+  for (auto& t : callers) t.join();
+  CHECK(most.load() <= 2);     // never more than the pool's size at once
+  CHECK(threads.size() <= 2);  // and only on its own threads
+  for (auto id : caller_ids) CHECK(threads.count(id) == 0);
+  CHECK(caller_ids.size() == 8);
+  // An exception in a scan reaches the caller.
+  CHECK_THROWS_WITH(pool.run([]() -> engine::ScanResult { throw std::runtime_error("boom"); }), "boom");
+  // A Connection with a pool still judges mail.
+  auto s = snap();
+  milter::Stats stats;
+  engine::SnapshotStore store(s);
+  milter::Connection c(store, stats, [](int, const std::string&) {}, true, &pool);
+  FakeMta mta;
+  c.connect("mx.example", "192.0.2.9");
+  c.envfrom(mta, "<a@example.org>");
+  c.envrcpt("<b@example.net>");
+  c.header("Subject", " reject-me");
+  c.eoh();
+  CHECK(c.eom(mta) == Step::Reject);
 }
