@@ -39,7 +39,15 @@ def main():
                 else:
                     lab.write_rule("dyn.yaml", f"rules:\n  - id: LOCAL_DYN\n    target: subject\n    pattern: zzqq{k}\n    score: {k % 3}\n")
                     reloads["ok"] += 1
+                # Wait for tamisd to act on this signal before the file
+                # changes again: signals sent while a reload is still
+                # building (slow under sanitizers) merge into one, and that
+                # reload would read only the last file.
+                done = len(re.findall(r"reload (?:ok|failed)", lab.tamisd_log_text()))
                 lab.reload_tamisd()
+                deadline = time.time() + 60
+                while time.time() < deadline and len(re.findall(r"reload (?:ok|failed)", lab.tamisd_log_text())) <= done:
+                    time.sleep(0.05)
 
         t = threading.Thread(target=reloader)
         t0 = time.time()
