@@ -8,7 +8,7 @@
 #include <map>
 #include <string>
 
-#include "config/config.hpp"
+#include "milter_common.hpp"
 #include "session.hpp"
 
 using namespace tamis;
@@ -27,19 +27,6 @@ struct NullMta : milter::Mta {
   bool set_reply(const char*, const char*, const std::string&) override { return true; }
   bool quarantine(const std::string&) override { return true; }
 };
-
-engine::SnapshotStore& store() {
-  static engine::SnapshotStore s = [] {
-    const char* dir = std::getenv("TAMIS_RULES");
-    config::Config c;
-    c.rule_paths = {dir ? dir : "rules"};
-    c.model_enabled = false;
-    c.limits.max_scan_bytes = 64 * 1024;
-    c.milter.trusted_networks = {"198.51.100.0/24"};
-    return engine::SnapshotStore(engine::Snapshot::from_parts(c, config::load_rules(c), nullptr));
-  }();
-  return s;
-}
 
 struct Reader {
   const std::uint8_t* p;
@@ -62,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   milter::Stats stats;
   NullMta mta;
   auto log = [](int, const std::string&) {};
-  auto conn = std::make_unique<milter::Connection>(store(), stats, log, true);
+  auto conn = std::make_unique<milter::Connection>(fuzz::milter_store(), stats, log, true);
   Reader r{data, size};
   for (int steps = 0; r.n > 0 && steps < 400; ++steps) {
     std::uint8_t op = r.byte() % 12;
@@ -80,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 6: conn->body(reinterpret_cast<const unsigned char*>(a.data()), a.size()); break;
       case 7: conn->eom(mta); break;
       case 8: conn->abort(); break;
-      case 9: conn = std::make_unique<milter::Connection>(store(), stats, log, r.byte() & 1); break;  // close
+      case 9: conn = std::make_unique<milter::Connection>(fuzz::milter_store(), stats, log, r.byte() & 1); break;  // close
       case 10: conn->defer_error("fuzz", a); break;
       case 11: conn->on_internal_error("fuzz", a); break;
     }

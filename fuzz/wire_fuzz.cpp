@@ -9,24 +9,12 @@
 #include <cstring>
 #include <string>
 
-#include "config/config.hpp"
+#include "milter_common.hpp"
 #include "protocol.hpp"
 
 using namespace tamis;
 
 namespace {
-
-engine::SnapshotStore& store() {
-  static engine::SnapshotStore s = [] {
-    const char* dir = std::getenv("TAMIS_RULES");
-    config::Config c;
-    c.rule_paths = {dir ? dir : "rules"};
-    c.model_enabled = false;
-    c.limits.max_scan_bytes = 64 * 1024;
-    return engine::SnapshotStore(engine::Snapshot::from_parts(c, config::load_rules(c), nullptr));
-  }();
-  return s;
-}
 
 void check_packets(const std::string& out) {
   std::size_t i = 0;
@@ -46,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   std::size_t chunk = 1 + data[0] % 97;
   static milter::Stats stats;
-  milter::MilterProtocol p(store(), stats, [](int, const std::string&) {});
+  milter::MilterProtocol p(fuzz::milter_store(), stats, [](int, const std::string&) {});
   std::string out;
   for (std::size_t i = 1; i < size; i += chunk) {
     out.clear();

@@ -95,6 +95,20 @@ engine::SnapshotPtr snapshot_without_model() {
   return engine::Snapshot::from_parts(c, specs, nullptr);
 }
 
+engine::SnapshotPtr milter_snapshot(const std::function<void(config::Config&)>& tweak) {
+  auto c = shipped_config_without_model();
+  c.thresholds.tag = 4;
+  c.thresholds.reject = 8;
+  if (tweak) tweak(c);
+  auto specs = config::load_rules(c);
+  rules::RuleSpec tag, rej;
+  tag.id = "T_TAG"; tag.target = "subject"; tag.pattern = "tag-me"; tag.score = 5;
+  rej.id = "T_REJ"; rej.target = "subject"; rej.pattern = "reject-me"; rej.score = 20;
+  specs.push_back(tag);
+  specs.push_back(rej);
+  return engine::Snapshot::from_parts(c, specs, nullptr);
+}
+
 std::shared_ptr<const model::Model> tiny_model(const std::vector<std::string>& rule_features) {
   // Label = "many URLs" so the model has something real to learn.
   std::size_t ncols = features::kFeatureCount + model::token_feature_names().size() + rule_features.size();

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,9 @@ std::string base64(const std::string& data);
 // Config that loads the shipped rules and no model.
 config::Config shipped_config_without_model();
 engine::SnapshotPtr snapshot_without_model();
+// The milter tests' snapshot: shipped rules, no model, tag at 4, reject at 8,
+// plus T_TAG (subject "tag-me", 5 points) and T_REJ (subject "reject-me", 20).
+engine::SnapshotPtr milter_snapshot(const std::function<void(config::Config&)>& tweak = {});
 // A small model trained on synthetic rows for this build's schema.
 std::shared_ptr<const model::Model> tiny_model(const std::vector<std::string>& rule_features = {});
 

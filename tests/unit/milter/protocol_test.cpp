@@ -14,17 +14,7 @@ namespace w = tamis::milter::wire;
 
 namespace {
 
-engine::SnapshotPtr snap(std::function<void(config::Config&)> tweak = {}) {
-  auto c = test::shipped_config_without_model();
-  c.thresholds.tag = 4;
-  c.thresholds.reject = 8;
-  if (tweak) tweak(c);
-  auto specs = config::load_rules(c);
-  rules::RuleSpec rej;
-  rej.id = "T_REJ"; rej.target = "subject"; rej.pattern = "reject-me"; rej.score = 20;
-  specs.push_back(rej);
-  return engine::Snapshot::from_parts(c, specs, nullptr);
-}
+engine::SnapshotPtr snap(const std::function<void(config::Config&)>& tweak = {}) { return test::milter_snapshot(tweak); }
 
 std::string u32(std::uint32_t v) {
   v = htonl(v);
