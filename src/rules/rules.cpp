@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 #include <re2/set.h>
 
+#include <algorithm>
 #include <cctype>
 #include <functional>
 #include <map>
@@ -14,18 +15,15 @@
 namespace tamis::rules {
 namespace {
 
-// RE2 budget per target set: compiled program and lazily built DFA cache.
-// The DFA cache fills with the variety of mail seen, up to the budget, then
-// RE2 resets it; it is the largest part of tamisd's memory that grows after
-// start (live heap 19 -> 44 MB over the first 6,000 messages, measured with
-// tamis_heap_in_use_bytes). Smaller budgets cost speed (bench/run.sh, rules
-// stage mean / p99: 8 MB 74 / 1129 us, 16 MB 56 / 791, 32 MB 53 / 673,
-// 64 MB 18 / 166; peak RSS 58, 66, 82, 90 MB). An input that runs a set out
-// of DFA memory falls back to single patterns and raises regex_budget; no
-// message of the two corpora (8,026) does at 8 MB or above. 16 MB is the
-// compromise: the live heap of a tamisd without reloads stays near its
-// starting size (at 64 MB it grew by 25 MB), and the engine keeps its
-// targets on one core (bench/run.sh: 5,838-5,940 messages/s, p99 1.3-1.4 ms).
+// RE2 budget per set: compiled program and lazily built DFA cache. The DFA
+// cache fills with the variety of mail seen, up to the budget, then RE2
+// resets it. With the shipped rules over both corpora (8,026 messages) all
+// sets together hold about 2 MB of DFA states and never reach a reset. That
+// was 7-17 MB, reset over and over, while BODY_SHOUTING's {40,} shared the
+// body set (see has_long_count): bench/run.sh rules stage mean 54-58 us and
+// p99 735-783 us then, 19 us and 151 us now; peak RSS 65 MB then, 50 MB now.
+// An input that runs a set out of DFA memory falls back to single patterns
+// and raises regex_budget. 16 MB leaves room for a site's own rules.
 constexpr int64_t kSetMaxMem = 16 << 20;
 
 struct Node {
@@ -127,6 +125,45 @@ std::string with_flags(const RuleSpec& r) {
   return prefix.empty() ? r.pattern : "(?" + prefix + ")" + r.pattern;
 }
 
+// True if the pattern has a counted repetition of `limit` or more ({40},
+// {5,60}, {40,}). Such a pattern multiplies the DFA states of every pattern
+// it shares a set with (each count position times every other pattern's
+// state), so it is given a set of its own. Measured on the shipped body set
+// over both corpora: 4.7 MB of DFA states with BODY_SHOUTING inside, 0.5 MB
+// plus 30 KB with it apart.
+bool has_long_count(std::string_view pat, int limit = 10) {
+  bool in_class = false;
+  for (std::size_t i = 0; i < pat.size(); ++i) {
+    char c = pat[i];
+    if (c == '\\') { ++i; continue; }
+    if (in_class) { if (c == ']') in_class = false; continue; }
+    if (c == '[') {
+      in_class = true;
+      if (i + 1 < pat.size() && pat[i + 1] == '^') ++i;
+      if (i + 1 < pat.size() && pat[i + 1] == ']') ++i;  // a literal ] first in a class
+      continue;
+    }
+    if (c != '{') continue;
+    long n = 0;
+    bool digits = false;
+    for (std::size_t k = i + 1; k < pat.size(); ++k) {
+      char d = pat[k];
+      if (d >= '0' && d <= '9') {
+        n = std::min<long>(n * 10 + (d - '0'), 100000);
+        digits = true;
+      } else if (d == ',') {
+        if (digits && n >= limit) return true;
+        n = 0;
+        digits = false;
+      } else {
+        if (d == '}' && digits && n >= limit) return true;
+        break;
+      }
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 struct CompiledRules::Impl {
@@ -143,6 +180,8 @@ struct CompiledRules::Impl {
 
 CompiledRules::CompiledRules() : impl_(std::make_unique<Impl>()) {}
 CompiledRules::~CompiledRules() = default;
+
+std::size_t CompiledRules::set_count() const { return impl_->sets.size(); }
 
 int CompiledRules::find(const std::string& id) const {
   auto it = impl_->ids.find(id);
@@ -188,7 +227,9 @@ std::shared_ptr<const CompiledRules> CompiledRules::build(std::vector<RuleSpec> 
     std::string target = r.target;
     if (target.starts_with("header:"))
       for (std::size_t k = 7; k < target.size(); ++k) target[k] = core::to_lower(target[k]);
-    auto [sit, added] = set_of_target.emplace(target, im.sets.size());
+    // One set per target, except that a pattern with a long count gets its own.
+    std::string key = has_long_count(r.pattern) ? target + '\n' + r.id : target;
+    auto [sit, added] = set_of_target.emplace(key, im.sets.size());
     if (added) {
       Impl::TargetSet ts;
       ts.target = target;

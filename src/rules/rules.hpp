@@ -50,6 +50,9 @@ class CompiledRules {
 
   RuleHits evaluate(const features::Fields& fields) const;
   const std::vector<RuleSpec>& rules() const { return specs_; }
+  // How many RE2 sets the patterns were compiled into: one per target, plus
+  // one for each pattern with a long counted repetition.
+  std::size_t set_count() const;
   // Index of a rule id, or -1.
   int find(const std::string& id) const;
 

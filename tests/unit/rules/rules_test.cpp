@@ -57,6 +57,21 @@ TEST_CASE("rules: patterns on one target are matched in one set, with flags", "[
   CHECK(h.points == 2);
 }
 
+TEST_CASE("rules: a pattern with a long count gets a set of its own and still hits", "[rules]") {
+  // {40}, {5,60} and {12,} each multiply the DFA of a shared set; {3} and
+  // escaped or in-class braces do not count.
+  auto cr = rules::CompiledRules::build({R("A", "body", "free", 1, "i"), R("B", "body", "[A-Z ]{40}"),
+                                         R("C", "body", "x{5,60}y"), R("D", "body", "z{12,}"), R("E", "body", "q{3}"),
+                                         R("F", "body", "\\{99\\}"), R("G", "body", "[{]99}")});
+  CHECK(cr->set_count() == 4);  // A E F G together; B, C and D alone
+  features::Fields f;
+  f.add("body", "Free " + std::string(45, 'A') + " xxxxxy zzzzzzzzzzzzz qqq {99} {99}");
+  CHECK(ids(*cr, cr->evaluate(f)) == std::vector<std::string>{"A", "B", "C", "D", "E", "F", "G"});
+  features::Fields g;
+  g.add("body", std::string(38, 'A') + " xxxxy zzzzzzzzzzz qq");
+  CHECK(ids(*cr, cr->evaluate(g)).empty());
+}
+
 TEST_CASE("rules: multi-valued fields hit when any value matches", "[rules]") {
   auto cr = rules::CompiledRules::build({R("IP", "url_host", "^\\d+\\.\\d+\\.\\d+\\.\\d+$")});
   features::Fields f;
