@@ -79,11 +79,15 @@ class MilterProtocol {
   bool negotiated() const { return negotiated_; }
   std::uint32_t protocol_flags() const { return proto_; }
   std::uint32_t actions() const { return actions_; }
+  // Bytes of buffer held for an incomplete packet (a bound under test).
+  std::size_t buffer_capacity() const { return buf_.capacity(); }
   // Why feed() returned false (empty after a clean QUIT).
   const std::string& close_reason() const { return close_reason_; }
 
  private:
   class WireMta;
+  // Dispatches the whole packets at the front of `in`; returns the bytes used.
+  std::size_t parse(std::string_view in, std::string& out, bool& open);
   bool dispatch(char cmd, std::string_view d, std::string& out);
   bool negotiate(std::string_view d, std::string& out);
   void reply(Step s, std::uint32_t nr_flag, std::string& out);
@@ -99,8 +103,8 @@ class MilterProtocol {
   Stats& stats_;
   LogFn log_;
   ScanPool* pool_;
-  std::string buf_;           // bytes of packets not yet complete
-  std::size_t buf_pos_ = 0;   // start of the first unconsumed packet in buf_
+  static constexpr std::size_t kKeepBuffer = 16 * 1024;
+  std::string buf_;           // the start of a packet not yet complete
   bool negotiated_ = false;
   std::uint32_t proto_ = 0;   // the protocol flags agreed
   std::uint32_t actions_ = 0; // the actions agreed

@@ -197,6 +197,31 @@ TEST_CASE("milter protocol: any split of the byte stream gives the same replies"
   CHECK(cmds(parse(a)) == "O" "cchc" "ccy");
 }
 
+TEST_CASE("milter protocol: a long packet read in pieces is buffered, then its buffer given back", "[milter][bounds]") {
+  // Postfix keeps one milter connection for many messages: a connection must
+  // not keep the buffer of the largest packet it ever saw (Postfix sends
+  // body chunks of up to 64 KB).
+  std::string t = transaction("minutes");
+  std::string big = w::packet(w::kBody, std::string(40 * 1024, 'x') + "\r\n");
+  auto body_at = t.find(w::packet(w::kBody, "Hello Bob,\r\nthe minutes of Tuesday's meeting are attached below.\r\n"));
+  REQUIRE(body_at != std::string::npos);
+  std::string head = optneg() + connect_helo() + t.substr(0, body_at);
+  std::string stream = head + big + t.substr(body_at);
+  Session s;
+  std::string out;
+  std::size_t cut = head.size() + 1000;  // inside the big packet
+  REQUIRE(s.proto.feed(stream.data(), cut, out));
+  CHECK(s.proto.buffer_capacity() >= 1000);
+  std::size_t peak = 0;
+  for (std::size_t i = cut; i < stream.size(); i += 16 * 1024) {
+    REQUIRE(s.proto.feed(stream.data() + i, std::min<std::size_t>(16 * 1024, stream.size() - i), out));
+    peak = std::max(peak, s.proto.buffer_capacity());
+  }
+  CHECK(peak > 32 * 1024);  // most of it was held while incomplete
+  CHECK(s.proto.buffer_capacity() <= 16 * 1024);
+  CHECK(cmds(parse(out)).back() == 'c');  // end of message answered
+}
+
 TEST_CASE("milter protocol: authenticated senders are accepted at MAIL from the macros", "[milter]") {
   Session s;
   s.feed(optneg());
