@@ -66,13 +66,15 @@ void log_line(int prio, const std::string& line) {
 void reload() {
   std::uint64_t gen = g->generation + 1;
   try {
-    auto next = engine::Snapshot::build(g->config_path, /*strict_model=*/true, gen);
+    auto next = engine::Snapshot::build(g->config_path, /*strict_model=*/true, gen, g->store->acquire().get());
     g->store->publish(next);
     g->generation = gen;
     g->stats.generation = gen;
     ++g->stats.reloads;
     log_line(LOG_INFO, "reload ok: generation " + std::to_string(gen) + ", " + std::to_string(next->rules->rules().size()) +
-                           " rules, model " + (next->model ? std::to_string(next->model->trees()) + " trees" : "disabled"));
+                           " rules" + (next->rules_kept ? " (unchanged)" : "") + ", model " +
+                           (next->model ? std::to_string(next->model->trees()) + " trees" + (next->model_kept ? " (unchanged)" : "")
+                                        : "disabled"));
   } catch (const std::exception& e) {
     ++g->stats.reload_failures;
     log_line(LOG_ERR, std::string("reload failed, keeping generation ") + std::to_string(g->generation) + ": " + e.what());

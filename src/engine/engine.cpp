@@ -24,10 +24,10 @@ policy::Policy policy_of(const config::Config& c) {
 }
 
 // Builds the snapshot while it is still mutable; callers publish it const.
-std::shared_ptr<Snapshot> assemble(config::Config cfg, std::vector<rules::RuleSpec> specs,
+std::shared_ptr<Snapshot> assemble(config::Config cfg, std::shared_ptr<const rules::CompiledRules> rules,
                                    std::shared_ptr<const model::Model> model, std::uint64_t generation) {
   auto s = std::make_shared<Snapshot>();
-  s->rules = rules::CompiledRules::build(std::move(specs));
+  s->rules = std::move(rules);
   s->model = std::move(model);
   if (s->model) s->binding = s->model->bind(*s->rules);
   s->policy = policy_of(cfg);
@@ -40,24 +40,38 @@ std::shared_ptr<Snapshot> assemble(config::Config cfg, std::vector<rules::RuleSp
 
 std::shared_ptr<const Snapshot> Snapshot::from_parts(config::Config cfg, std::vector<rules::RuleSpec> specs,
                                                      std::shared_ptr<const model::Model> model, std::uint64_t generation) {
-  return assemble(std::move(cfg), std::move(specs), std::move(model), generation);
+  return assemble(std::move(cfg), rules::CompiledRules::build(std::move(specs)), std::move(model), generation);
 }
 
-std::shared_ptr<const Snapshot> Snapshot::build(const std::string& config_path, bool strict_model, std::uint64_t generation) {
+std::shared_ptr<const Snapshot> Snapshot::build(const std::string& config_path, bool strict_model, std::uint64_t generation,
+                                                const Snapshot* previous) {
   config::Config cfg = config::load_config(config_path);
   auto specs = config::load_rules(cfg);
+  std::shared_ptr<const rules::CompiledRules> compiled;
+  bool rules_kept = previous && previous->rules && previous->rules->rules() == specs;
+  compiled = rules_kept ? previous->rules : rules::CompiledRules::build(std::move(specs));
   std::shared_ptr<const model::Model> model;
   std::string model_error;
+  bool model_kept = false;
   if (cfg.model_enabled) {
-    try {
-      model = model::Model::load(cfg.model_path);
-    } catch (const core::ConfigError& e) {
-      if (strict_model) throw;
-      model_error = e.what();
+    if (previous && previous->model && !previous->model->source_digest().empty() &&
+        previous->config.model_path == cfg.model_path &&
+        model::Model::file_digest(cfg.model_path) == previous->model->source_digest()) {
+      model = previous->model;
+      model_kept = true;
+    } else {
+      try {
+        model = model::Model::load(cfg.model_path);
+      } catch (const core::ConfigError& e) {
+        if (strict_model) throw;
+        model_error = e.what();
+      }
     }
   }
-  auto snap = assemble(std::move(cfg), std::move(specs), std::move(model), generation);
+  auto snap = assemble(std::move(cfg), std::move(compiled), std::move(model), generation);
   snap->model_error = std::move(model_error);
+  snap->rules_kept = rules_kept;
+  snap->model_kept = model_kept;
   return snap;
 }
 

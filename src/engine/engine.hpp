@@ -33,12 +33,19 @@ struct Snapshot {
   std::string model_error;                    // why the model is unavailable
   policy::Policy policy;
   std::uint64_t generation = 0;
+  bool rules_kept = false;  // build() took the compiled rules of `previous`
+  bool model_kept = false;  // build() took the model of `previous`
 
   // Loads config, rules and model and validates them whole. Throws
   // core::ConfigError (file:line). With strict_model=false a model that fails
   // to load leaves `model` null and `model_error` set instead of throwing.
+  // With `previous` (a reload), rules identical to its rules (same files,
+  // lines, patterns, scores) keep its compiled rules, and a model file with
+  // the bytes its model was loaded from keeps that model: a reload that
+  // changes nothing builds no regex sets and parses no model, and the
+  // rules' warm DFA caches carry over.
   static std::shared_ptr<const Snapshot> build(const std::string& config_path, bool strict_model = true,
-                                               std::uint64_t generation = 1);
+                                               std::uint64_t generation = 1, const Snapshot* previous = nullptr);
   // For tests: a snapshot from parts already in memory.
   static std::shared_ptr<const Snapshot> from_parts(config::Config cfg, std::vector<rules::RuleSpec> specs,
                                                     std::shared_ptr<const model::Model> model, std::uint64_t generation = 1);

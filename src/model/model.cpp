@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -140,6 +141,11 @@ void Model::init_names() {
 
 std::shared_ptr<const Model> Model::from_parts(const std::string& booster_json, TokenTable tokens,
                                                std::vector<std::string> rule_features, std::string meta_json) {
+  return make(booster_json, std::move(tokens), std::move(rule_features), std::move(meta_json));
+}
+
+std::shared_ptr<Model> Model::make(const std::string& booster_json, TokenTable tokens,
+                                   std::vector<std::string> rule_features, std::string meta_json) {
   std::shared_ptr<Model> m(new Model());
   m->tokens_ = std::move(tokens);
   m->rule_features_ = std::move(rule_features);
@@ -159,12 +165,44 @@ std::shared_ptr<const Model> Model::from_parts(const std::string& booster_json, 
   return m;
 }
 
-std::shared_ptr<const Model> Model::load(const std::string& path) {
+namespace {
+
+bool read_file(const std::string& path, std::string& out) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw core::ConfigError(path, 0, "cannot open model file");
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return false;
+  out = std::move(ss).str();
+  return true;
+}
+
+// Size and 64-bit FNV-1a of the bytes: tells an unchanged model file from a
+// changed one (not a defence against anyone: the file is the admin's own).
+std::string digest_of(std::string_view bytes) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%zu:%016llx", bytes.size(), static_cast<unsigned long long>(h));
+  return buf;
+}
+
+}  // namespace
+
+std::string Model::file_digest(const std::string& path) {
+  std::string bytes;
+  return read_file(path, bytes) ? digest_of(bytes) : std::string();
+}
+
+std::shared_ptr<const Model> Model::load(const std::string& path) {
+  std::string bytes;
+  if (!read_file(path, bytes)) throw core::ConfigError(path, 0, "cannot open model file");
   json j;
   try {
-    j = json::parse(in);
+    j = json::parse(bytes);
   } catch (const json::parse_error& e) {
     throw core::ConfigError(path, 0, std::string("model is not valid JSON: ") + e.what());
   }
@@ -178,7 +216,9 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
     for (const auto& p : j.at("tokens")) tt.weight.insert(p.at(0).get<std::uint64_t>(), p.at(1).get<float>());
     auto rf = j.at("rule_features").get<std::vector<std::string>>();
     std::string meta = j.value("meta", json::object()).dump();
-    return from_parts(j.at("booster").dump(), std::move(tt), std::move(rf), std::move(meta));
+    auto m = make(j.at("booster").dump(), std::move(tt), std::move(rf), std::move(meta));
+    m->source_digest_ = digest_of(bytes);
+    return m;
   } catch (const core::ConfigError& e) {
     if (!e.file().empty()) throw;
     throw core::ConfigError(path, 0, e.what());

@@ -102,12 +102,20 @@ class Model {
   const std::string& meta_json() const { return meta_json_; }
   bool reference_predict(const std::vector<float>& row, int type, std::vector<float>& out, std::string* error) const;
   std::size_t trees() const { return trees_; }
+  // What the model was loaded from: a digest of the file's bytes (empty for
+  // a model built in memory). A reload compares it to keep an unchanged model.
+  const std::string& source_digest() const { return source_digest_; }
+  // The digest load() would record for this file; empty if it cannot be read.
+  static std::string file_digest(const std::string& path);
   // Writes the model file (booster + tokens + schema + metadata).
   void save(const std::string& path) const;
 
  private:
   Model() = default;
+  static std::shared_ptr<Model> make(const std::string& booster_json, TokenTable tokens,
+                                     std::vector<std::string> rule_features, std::string meta_json);
   void init_names();
+  std::string source_digest_;
   void init_trees(const std::string& booster_json);
   // The forest, flattened: margins and contributions.
   struct Node {

@@ -28,6 +28,7 @@ struct RuleSpec {
   bool enabled = true;
   std::string file;      // where it was defined, for errors
   int line = 0;
+  bool operator==(const RuleSpec&) const = default;
 };
 
 struct RuleHits {

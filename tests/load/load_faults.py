@@ -10,11 +10,16 @@ message later. Every message is accounted for at the end: delivered (found in
 the Maildir by its X-Load-Id), refused with a 5xx the client saw, or lost.
 The run fails if any message is lost, delivered twice, or if tamisd's RSS
 grows by 10 % or more over a run segment after warm-up (segment 1: warm-up to
-the kill; segment 2: warm-up after the restart to the end). RSS is sampled
-every 0.25 s; growth compares the median of the last tenth of a segment's
-samples with the median of its first tenth, because while a reload builds
-the next snapshot both are in memory for a moment (the highest sample is
-printed too).
+the kill; segment 2: warm-up after the restart to the end). Warm-up ends when
+tamisd has answered N/10 messages in the segment and has as many milter
+connections open as there are clients (read from its own
+tamis_milter_connections gauge): while Postfix is still starting smtpd
+processes, each new connection's thread and read buffer is growth of the
+load, not of tamisd. RSS is sampled every 0.25 s; growth compares the median
+of the last tenth of a segment's samples with the median of its first tenth,
+because while a reload builds the next snapshot both are in memory for a
+moment (the highest sample is printed too, and the live heap from
+tamis_heap_in_use_bytes at the same two points).
 
 Usage (root): tests/load/load_faults.py [N] [CLIENTS] [--no-rss-check]
 Prints a report; exit 1 on a failed check.
@@ -31,7 +36,7 @@ import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-from tamis_postfix import Lab, smtp_close, smtp_connect, smtp_transaction  # noqa: E402
+from tamis_postfix import Lab, free_port, smtp_close, smtp_connect, smtp_transaction  # noqa: E402
 
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 N = int(ARGS[0]) if len(ARGS) > 0 else 20000
@@ -65,6 +70,18 @@ def corpus():
     return out
 
 
+def gauges(port):
+    """tamisd's open milter connections and live heap (bytes), from /metrics."""
+    import urllib.request
+    try:
+        t = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+        conns = int(float(re.search(r"^tamis_milter_connections (\S+)", t, re.M).group(1)))
+        heap = float(re.search(r"^tamis_heap_in_use_bytes (\S+)", t, re.M).group(1))
+        return conns, heap
+    except (OSError, AttributeError, ValueError):
+        return None, None
+
+
 def rss_kb(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -92,7 +109,9 @@ def main():
     lock = threading.Lock()
     judged = [0]                  # final answers so far
 
-    with Lab(REPO, tamis_yaml="reject_action: reject\n", default_action="tempfail") as lab:
+    mport = free_port()
+    with Lab(REPO, tamis_yaml=f"reject_action: reject\nmilter: {{metrics_port: {mport}}}\n",
+             default_action="tempfail") as lab:
         # ---- clients ----
         def client():
             s = None
@@ -127,7 +146,7 @@ def main():
         # ---- faults and measurements ----
         stop = threading.Event()
         events = {"reloads": 0, "killed_at": None, "restarted_at": None}
-        rss = {"seg1": [], "seg2": []}   # (judged, kB) after warm-up
+        rss = {"seg1": [], "seg2": []}   # (judged, kB, live heap bytes) after warm-up
 
         def conductor():
             last_reload = time.monotonic()
@@ -150,9 +169,11 @@ def main():
                     events["reloads"] += 1
                     last_reload = time.monotonic()
                 if done - seg_start >= WARMUP:
+                    conns, heap = gauges(mport)
+                    warm = rss[segment] or (conns is not None and conns >= CLIENTS) or done - seg_start >= N // 4
                     r = rss_kb(lab.tamisd.pid)
-                    if r:
-                        rss[segment].append((done, r))
+                    if r and warm:
+                        rss[segment].append((done, r, heap))
 
         t0 = time.monotonic()
         cond = threading.Thread(target=conductor)
@@ -204,11 +225,14 @@ def main():
         growth; the peak is reported beside it."""
         pts = [p[1] for p in rss[seg]]
         if len(pts) < 20:
-            return None, None, None, None
+            return None, None, None, None, None
         k = max(1, len(pts) // 10)
         base = statistics.median(pts[:k])
         last = statistics.median(pts[-k:])
-        return base, last, 100.0 * (last - base) / base, 100.0 * (max(pts) - base) / base
+        heap = [p[2] for p in rss[seg] if p[2] is not None]
+        kh = max(1, len(heap) // 10)
+        live = (statistics.median(heap[:kh]) / 2**20, statistics.median(heap[-kh:]) / 2**20) if len(heap) >= 20 else None
+        return base, last, 100.0 * (last - base) / base, 100.0 * (max(pts) - base) / base, live
 
     print(f"load with faults: {N} messages, {CLIENTS} concurrent SMTP clients, SIGUSR1 every {RELOAD_EVERY_S:.0f} s, "
           f"tamisd SIGKILLed after {events['killed_at']} answers and restarted")
@@ -225,14 +249,16 @@ def main():
           f"max {max(us) / 1000 if us else float('nan'):.2f} ms over {len(us)} scans")
     failures = []
     for seg, name in (("seg1", "before the kill"), ("seg2", "after the restart")):
-        base, last, g, peak = growth(seg)
+        base, last, g, peak, live = growth(seg)
         if base is None:
             print(f"  RSS {name}: too few samples")
             if RSS_CHECK:
                 failures.append(f"no RSS samples {name}")
             continue
         print(f"  RSS {name:18s} after warm-up {base / 1024:.1f} MB, at end {last / 1024:.1f} MB: growth {g:+.1f} % "
-              f"(highest sample {peak:+.1f} %, {len(rss[seg])} samples)")
+              f"(highest sample {peak:+.1f} %, {len(rss[seg])} samples from answer {rss[seg][0][0]})")
+        if live:
+            print(f"      live heap {name:14s} after warm-up {live[0]:.1f} MB, at end {live[1]:.1f} MB")
         if g >= 10.0 and RSS_CHECK:
             failures.append(f"RSS grew {g:.1f} % {name}")
     if lost:

@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <thread>
 
+#include "core/error.hpp"
 #include "support.hpp"
 
 using namespace tamis;
@@ -98,4 +100,47 @@ TEST_CASE("engine: the shipped config with the shipped model builds a snapshot",
   auto r = engine::scan(*snap, test::message("Meeting notes", "Hi Bob, the notes from today are below. Alice"), {});
   CHECK(r.verdict.action == core::Action::Accept);
   CHECK(r.verdict.p_spam >= 0);
+}
+
+TEST_CASE("engine: a reload keeps compiled rules and model that did not change, and rebuilds what did", "[engine][reload]") {
+  test::TempDir d;
+  std::filesystem::create_directories(d.p / "rules");
+  const std::string rule_a =
+      "rules:\n  - id: A_FREE\n    target: subject\n    pattern: 'free'\n    score: 1\n"
+      "    examples: {hit: [free], miss: [notes]}\n";
+  d.write("rules/a.yaml", rule_a);
+  std::filesystem::copy_file(test::src_path("models/default.json"), d.p / "model.json");
+  auto cfg = d.write("tamis.yaml", "model: {path: model.json}\nrules:\n  paths: [rules]\n  local_dir: none\n");
+
+  auto first = engine::Snapshot::build(cfg);
+  REQUIRE(first->model);
+  CHECK_FALSE(first->rules_kept);
+  CHECK_FALSE(first->model_kept);
+
+  // Nothing changed: the same compiled rules and the same model.
+  auto second = engine::Snapshot::build(cfg, true, 2, first.get());
+  CHECK(second->rules_kept);
+  CHECK(second->model_kept);
+  CHECK(second->rules == first->rules);
+  CHECK(second->model == first->model);
+  CHECK(second->binding == first->binding);
+
+  // A changed score is a changed rule: recompiled; the model is kept.
+  d.write("rules/a.yaml", std::string(rule_a).replace(rule_a.find("score: 1"), 8, "score: 2"));
+  auto third = engine::Snapshot::build(cfg, true, 3, second.get());
+  CHECK_FALSE(third->rules_kept);
+  CHECK(third->rules != second->rules);
+  CHECK(third->rules->rules()[0].score == 2);
+  CHECK(third->model == second->model);
+
+  // New bytes in the model file: loaded again. Broken bytes: the reload fails.
+  std::string bytes = test::read_file((d.p / "model.json").string());
+  d.write("model.json", bytes + "\n");
+  auto fourth = engine::Snapshot::build(cfg, true, 4, third.get());
+  CHECK_FALSE(fourth->model_kept);
+  CHECK(fourth->model != third->model);
+  CHECK(fourth->rules == third->rules);
+  d.write("model.json", bytes.substr(0, bytes.size() / 2));
+  CHECK_THROWS_AS(engine::Snapshot::build(cfg, true, 5, fourth.get()), core::ConfigError);
+
 }
