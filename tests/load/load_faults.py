@@ -46,9 +46,14 @@ CLIENTS = int(ARGS[1]) if len(ARGS) > 1 else 50
 RSS_CHECK = "--no-rss-check" not in sys.argv
 WARMUP = max(500, N // 10)      # answers per segment before the RSS baseline (threads, arenas, caches settle)
 # Diagnostics only (the defaults are the test): TAMIS_LOAD_RELOAD_S=0 turns
-# reloads off, TAMIS_LOAD_KILL=0 the kill.
+# reloads off, TAMIS_LOAD_KILL=0 the kill, TAMIS_LOAD_CHANGE_RULES=1 changes
+# a local rule's score before every reload so that each reload recompiles
+# the rules (by default a reload finds them unchanged and keeps them).
 RELOAD_EVERY_S = float(os.environ.get("TAMIS_LOAD_RELOAD_S", "2"))
 KILL = os.environ.get("TAMIS_LOAD_KILL", "1") != "0"
+CHANGE_RULES = os.environ.get("TAMIS_LOAD_CHANGE_RULES", "0") == "1"
+LOCAL_RULE = ("rules:\n  - id: LOAD_LOCAL\n    target: subject\n    pattern: 'zzload'\n    score: {}\n"
+              "    examples: {{hit: [zzload], miss: [notes]}}\n")
 MAX_ATTEMPTS = 60               # per message; a sending MTA would keep trying for days
 
 
@@ -165,6 +170,8 @@ def main():
                     last_reload = time.monotonic()
                     continue
                 if RELOAD_EVERY_S > 0 and time.monotonic() - last_reload >= RELOAD_EVERY_S:
+                    if CHANGE_RULES:
+                        lab.write_rule("90-load.yaml", LOCAL_RULE.format(1 + events["reloads"] % 2))
                     lab.reload_tamisd()
                     events["reloads"] += 1
                     last_reload = time.monotonic()
@@ -235,7 +242,8 @@ def main():
         return base, last, 100.0 * (last - base) / base, 100.0 * (max(pts) - base) / base, live
 
     print(f"load with faults: {N} messages, {CLIENTS} concurrent SMTP clients, SIGUSR1 every {RELOAD_EVERY_S:.0f} s, "
-          f"tamisd SIGKILLed after {events['killed_at']} answers and restarted")
+          f"tamisd SIGKILLed after {events['killed_at']} answers and restarted"
+          + ("; a rule changed before every reload" if CHANGE_RULES else ""))
     print(f"  wall time               {wall:8.1f} s  ({N / wall:.1f} msg/s)")
     print(f"  sent                    {N:8d}")
     print(f"  delivered               {delivered:8d}  (250 answers: {accepted})")
