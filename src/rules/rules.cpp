@@ -21,7 +21,7 @@ namespace {
 // sets together hold about 2 MB of DFA states and never reach a reset. That
 // was 7-17 MB, reset over and over, while BODY_SHOUTING's {40,} shared the
 // body set (see has_long_count): bench/run.sh rules stage mean 54-58 us and
-// p99 735-783 us then, 19 us and 151 us now; peak RSS 65 MB then, 50 MB now.
+// p99 735-783 us then, 17 us and 129-134 us now; peak RSS 65 MB then, 50 MB now.
 // An input that runs a set out of DFA memory falls back to single patterns
 // and raises regex_budget. 16 MB leaves room for a site's own rules.
 constexpr int64_t kSetMaxMem = 16 << 20;
