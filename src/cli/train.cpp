@@ -7,9 +7,11 @@
 //      (5 inner folds), so the trees never see a token score that already
 //      knew the message's label;
 //   3. XGBoost (binary:logistic, hist) with early stopping on a stratified
-//      10% validation part of the training data.
+//      10% validation part of the training data; the token statistics are
+//      monotone (model::token_monotone).
 // --folds K repeats the fit on K stratified folds and reports metrics only on
-// each held-out fold.
+// each held-out fold; --repeats N does that N times with other splits, and
+// suggests tag/reject thresholds from all the out-of-fold ham scores.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -236,7 +238,9 @@ Fit fit(const std::vector<Example>& ex, const std::vector<std::size_t>& train_id
     vbase.push_back(static_cast<float>(ex[i].rule_points / points_per_logit));
   }
   Fit out;
-  std::string booster = model::train_booster(X, ncols, y, vX, vy, params, &out.best_rounds, base, vbase);
+  model::TrainParams p = params;
+  p.monotone = model::token_monotone(ncols);
+  std::string booster = model::train_booster(X, ncols, y, vX, vy, p, &out.best_rounds, base, vbase);
   json m = meta;
   m["best_rounds"] = out.best_rounds;
   m["token_count"] = final_tt.weight.size();
@@ -286,6 +290,34 @@ Metrics metrics(const std::vector<double>& score, const std::vector<int>& label)
   return m;
 }
 
+}  // namespace
+
+ThresholdSuggestion suggest_thresholds(const std::vector<double>& score, const std::vector<int>& label) {
+  ThresholdSuggestion s;
+  std::vector<double> ham, spam;
+  for (std::size_t i = 0; i < score.size(); ++i) (label[i] ? spam : ham).push_back(score[i]);
+  s.n_ham = ham.size();
+  if (ham.empty()) return s;
+  std::sort(ham.begin(), ham.end(), std::greater<double>());
+  // The lowest threshold, in steps of 0.1, with at most fpr of ham at or
+  // above it (the policy acts on score >= threshold).
+  auto pick = [&](double fpr, double& thr, double& got_fpr, double& fnr) {
+    auto allowed = static_cast<std::size_t>(std::floor(fpr * static_cast<double>(ham.size())));
+    double above = allowed < ham.size() ? ham[allowed] : -1e300;  // this ham must stay below
+    thr = std::floor(above * 10 + 1e-9) / 10 + 0.1;
+    std::size_t fp = 0, fn = 0;
+    for (double h : ham) fp += h >= thr;
+    for (double x : spam) fn += x < thr;
+    got_fpr = static_cast<double>(fp) / static_cast<double>(ham.size());
+    fnr = spam.empty() ? 0.0 : static_cast<double>(fn) / static_cast<double>(spam.size());
+  };
+  pick(1e-3, s.tag, s.tag_fpr, s.tag_fnr);
+  pick(1e-4, s.reject, s.reject_fpr, s.reject_fnr);
+  return s;
+}
+
+namespace {
+
 std::vector<std::string> rule_feature_ids(const engine::Snapshot& snap) {
   std::vector<std::string> ids;
   for (const auto& r : snap.rules->rules())
@@ -316,59 +348,78 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
   p.early_stopping = a.early_stopping;
   p.threads = a.threads;
   p.seed = a.seed;
-  std::mt19937_64 rng(static_cast<std::uint64_t>(a.seed));
   json meta = {{"trained_at", static_cast<long long>(std::time(nullptr))},
                {"messages", ex.size()},
                {"labels_files", a.labels},
                {"params", {{"rounds", p.rounds}, {"max_depth", p.max_depth}, {"eta", p.eta}, {"subsample", p.subsample},
-                           {"colsample_bytree", p.colsample}, {"early_stopping", p.early_stopping}, {"seed", p.seed}}}};
+                           {"colsample_bytree", p.colsample}, {"early_stopping", p.early_stopping}, {"seed", p.seed},
+                           {"monotone", "tok_sum, tok_mean, tok_top_spam, tok_top_ham: increasing"}}}};
   std::vector<std::size_t> all(ex.size());
   std::iota(all.begin(), all.end(), 0);
   json folds_json = json::array();
   if (a.folds > 1) {
-    auto fold = stratified_folds(ex, all, a.folds, rng);
     double sum_auc = 0, sum_fnr3 = 0, sum_fnr4 = 0;
     std::ofstream cvs;
     if (!a.cv_scores.empty()) cvs.open(a.cv_scores);
-    for (int f = 0; f < a.folds; ++f) {
-      std::vector<std::size_t> tr, te;
-      for (std::size_t i = 0; i < ex.size(); ++i) (fold[i] == f ? te : tr).push_back(i);
-      Fit ft = fit(ex, tr, rf, p, rng, meta, cfg.model_points_per_logit);
-      std::vector<double> scores;
-      std::vector<int> lab;
-      std::vector<int> bind(rf.size());  // rule features are the held-out hits by position
-      std::iota(bind.begin(), bind.end(), 0);
-      for (auto i : te) {
-        // the held-out message through the same row builder serving uses
-        features::Extracted e;
-        e.vector = ex[i].vec;
-        e.tokens = ex[i].tokens;
-        rules::RuleHits hits;
-        for (std::size_t k = 0; k < rf.size(); ++k)
-          if (std::find(ex[i].hits.begin(), ex[i].hits.end(), rf[k]) != ex[i].hits.end()) hits.hits.push_back(k);
-        model::Prediction pr;
-        ft.model->predict(ft.model->row(e, hits, bind), false, pr);
-        scores.push_back(ex[i].rule_points + pr.margin * cfg.model_points_per_logit);
-        lab.push_back(ex[i].label);
-        if (cvs) cvs << ex[i].path << '\t' << (ex[i].label ? "spam" : "ham") << '\t' << f + 1 << '\t' << scores.back() << '\n';
+    std::vector<double> pooled;  // every out-of-fold score, all repetitions
+    std::vector<int> pooled_label;
+    const int repeats = std::max(1, a.repeats);
+    for (int rep = 0; rep < repeats; ++rep) {
+      // repetition r splits with seed + r; the first one is the plain --folds run
+      std::mt19937_64 rng(static_cast<std::uint64_t>(a.seed + rep));
+      auto fold = stratified_folds(ex, all, a.folds, rng);
+      for (int f = 0; f < a.folds; ++f) {
+        std::vector<std::size_t> tr, te;
+        for (std::size_t i = 0; i < ex.size(); ++i) (fold[i] == f ? te : tr).push_back(i);
+        Fit ft = fit(ex, tr, rf, p, rng, meta, cfg.model_points_per_logit);
+        std::vector<double> scores;
+        std::vector<int> lab;
+        std::vector<int> bind(rf.size());  // rule features are the held-out hits by position
+        std::iota(bind.begin(), bind.end(), 0);
+        std::string fold_name = repeats > 1 ? std::to_string(rep + 1) + "." + std::to_string(f + 1) : std::to_string(f + 1);
+        for (auto i : te) {
+          // the held-out message through the same row builder serving uses
+          features::Extracted e;
+          e.vector = ex[i].vec;
+          e.tokens = ex[i].tokens;
+          rules::RuleHits hits;
+          for (std::size_t k = 0; k < rf.size(); ++k)
+            if (std::find(ex[i].hits.begin(), ex[i].hits.end(), rf[k]) != ex[i].hits.end()) hits.hits.push_back(k);
+          model::Prediction pr;
+          ft.model->predict(ft.model->row(e, hits, bind), false, pr);
+          scores.push_back(ex[i].rule_points + pr.margin * cfg.model_points_per_logit);
+          lab.push_back(ex[i].label);
+          if (cvs) cvs << ex[i].path << '\t' << (ex[i].label ? "spam" : "ham") << '\t' << fold_name << '\t' << scores.back() << '\n';
+        }
+        pooled.insert(pooled.end(), scores.begin(), scores.end());
+        pooled_label.insert(pooled_label.end(), lab.begin(), lab.end());
+        Metrics m = metrics(scores, lab);
+        std::printf("fold %s: n=%zu (ham %zu, spam %zu) AUC=%.6f 1-ROCA=%.4f%% FNR@FPR0.1%%=%.2f%% FNR@FPR0.01%%=%.2f%% rounds=%d\n",
+                    fold_name.c_str(), te.size(), m.n_ham, m.n_spam, m.auc, (1 - m.auc) * 100, m.fnr_at_fpr_1e3 * 100,
+                    m.fnr_at_fpr_1e4 * 100, ft.best_rounds);
+        std::fflush(stdout);
+        sum_auc += m.auc;
+        sum_fnr3 += m.fnr_at_fpr_1e3;
+        sum_fnr4 += m.fnr_at_fpr_1e4;
+        folds_json.push_back({{"repeat", rep + 1}, {"fold", f + 1}, {"auc", m.auc}, {"fnr_at_fpr_0.1%", m.fnr_at_fpr_1e3},
+                              {"fnr_at_fpr_0.01%", m.fnr_at_fpr_1e4}});
       }
-      Metrics m = metrics(scores, lab);
-      std::printf("fold %d: n=%zu (ham %zu, spam %zu) AUC=%.6f 1-ROCA=%.4f%% FNR@FPR0.1%%=%.2f%% FNR@FPR0.01%%=%.2f%% rounds=%d\n",
-                  f + 1, te.size(), m.n_ham, m.n_spam, m.auc, (1 - m.auc) * 100, m.fnr_at_fpr_1e3 * 100,
-                  m.fnr_at_fpr_1e4 * 100, ft.best_rounds);
-      std::fflush(stdout);
-      sum_auc += m.auc;
-      sum_fnr3 += m.fnr_at_fpr_1e3;
-      sum_fnr4 += m.fnr_at_fpr_1e4;
-      folds_json.push_back({{"fold", f + 1}, {"auc", m.auc}, {"fnr_at_fpr_0.1%", m.fnr_at_fpr_1e3}, {"fnr_at_fpr_0.01%", m.fnr_at_fpr_1e4}});
     }
-    double k = a.folds;
-    std::printf("mean: AUC=%.6f 1-ROCA=%.4f%% FNR@FPR0.1%%=%.2f%% FNR@FPR0.01%%=%.2f%%\n", sum_auc / k, (1 - sum_auc / k) * 100,
-                sum_fnr3 / k * 100, sum_fnr4 / k * 100);
-    meta["cv"] = {{"folds", a.folds}, {"per_fold", folds_json}, {"mean_auc", sum_auc / k},
-                  {"mean_fnr_at_fpr_0.1%", sum_fnr3 / k}, {"mean_fnr_at_fpr_0.01%", sum_fnr4 / k}};
+    double k = a.folds * repeats;
+    std::printf("mean%s: AUC=%.6f 1-ROCA=%.4f%% FNR@FPR0.1%%=%.2f%% FNR@FPR0.01%%=%.2f%%\n",
+                repeats > 1 ? (" of " + std::to_string(static_cast<int>(k)) + " folds").c_str() : "", sum_auc / k,
+                (1 - sum_auc / k) * 100, sum_fnr3 / k * 100, sum_fnr4 / k * 100);
+    auto sug = suggest_thresholds(pooled, pooled_label);
+    std::printf("thresholds from %zu out-of-fold ham scores: tag %.1f (FPR %.3f%%, FNR %.2f%%), reject %.1f (FPR %.3f%%, FNR %.2f%%)\n",
+                sug.n_ham, sug.tag, sug.tag_fpr * 100, sug.tag_fnr * 100, sug.reject, sug.reject_fpr * 100, sug.reject_fnr * 100);
+    meta["cv"] = {{"folds", a.folds}, {"repeats", repeats}, {"per_fold", folds_json}, {"mean_auc", sum_auc / k},
+                  {"mean_fnr_at_fpr_0.1%", sum_fnr3 / k}, {"mean_fnr_at_fpr_0.01%", sum_fnr4 / k},
+                  {"suggested_thresholds", {{"tag", sug.tag}, {"reject", sug.reject}}}};
   }
   if (a.out.empty()) return 0;
+  // The final fit has its own generator: the same --seed gives the same
+  // model with or without cross-validation before it.
+  std::mt19937_64 rng(static_cast<std::uint64_t>(a.seed));
   Fit final_fit = fit(ex, all, rf, p, rng, meta, cfg.model_points_per_logit);
   final_fit.model->save(a.out);
   auto total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -570,6 +621,10 @@ void add_train_commands(CLI::App& app, TrainArgs& a) {
   a.train->add_option("--spam", a.spam, "spam: Maildir(s), directories of message files, or mbox files");
   a.train->add_option("--out", a.out, "where to write the model (empty: cross-validate only)");
   a.train->add_option("--folds", a.folds, "stratified K-fold cross-validation before the final fit");
+  a.train->add_option("--repeats", a.repeats,
+                      "with --folds: repeat the cross-validation with seeds seed..seed+N-1; thresholds are suggested "
+                      "from all the out-of-fold scores")
+      ->check(CLI::Range(1, 100));
   a.train->add_option("--seed", a.seed, "random seed");
   a.train->add_option("--threads", a.threads, "threads for extraction and training");
   a.train->add_option("--rounds", a.rounds, "maximum boosting rounds (early stopping usually ends sooner)");

@@ -107,10 +107,12 @@ struct Extracted {
 Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, const core::Limits& limits,
                   const core::Deadline& deadline);
 
-// Tokenizer (tokens.cpp): lower-cased words of 2..30 bytes, hashed with a
-// prefix ("s:" subject, "b:" body, "u:" URL domain, "a:" attachment type).
+// Tokenizer (tokens.cpp): lower-cased words of 2..30 bytes (and the parts of
+// camel-case words), hashed with a prefix ("s:" subject, "b:" body, "u:" URL domain, "a:" attachment type).
 void tokenize(std::string_view text, std::string_view prefix, std::vector<std::uint64_t>& out, std::size_t max);
 std::uint64_t token_hash(std::string_view prefix, std::string_view word);
-constexpr int kTokenizerVersion = 2;  // 2: + mailer, Message-ID/Date/boundary shapes, charsets, From
+// 2: + mailer, Message-ID/Date/boundary shapes, charsets, From
+// 3: + the parts of camel-case words ("ViagraOnline" -> viagraonline, viagra, online)
+constexpr int kTokenizerVersion = 3;
 
 }  // namespace tamis::features

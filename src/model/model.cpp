@@ -404,6 +404,14 @@ bool Model::predict(const std::vector<float>& row, bool contributions, Predictio
   return true;
 }
 
+std::vector<int> token_monotone(std::size_t ncols) {
+  std::vector<int> m(ncols, 0);
+  const auto& names = token_feature_names();
+  for (std::size_t i = 0; i < names.size() && features::kFeatureCount + i < ncols; ++i)
+    if (names[i] != "tok_known") m[features::kFeatureCount + i] = 1;  // tok_known: share of known tokens, no direction
+  return m;
+}
+
 std::string train_booster(const std::vector<float>& X, std::size_t ncols, const std::vector<float>& y,
                           const std::vector<float>& vX, const std::vector<float>& vy, const TrainParams& p,
                           int* best_rounds, const std::vector<float>& base, const std::vector<float>& vbase) {
@@ -438,6 +446,16 @@ std::string train_booster(const std::vector<float>& X, std::size_t ncols, const 
     set("nthread", std::to_string(p.threads));
     set("seed", std::to_string(p.seed));
     set("verbosity", "0");
+    if (!p.monotone.empty()) {
+      if (p.monotone.size() != ncols) throw std::invalid_argument("monotone constraints: one per column");
+      std::string mc = "(";
+      for (std::size_t c = 0; c < ncols; ++c) {
+        if (c) mc.push_back(',');
+        mc.append(std::to_string(p.monotone[c]));
+      }
+      mc.push_back(')');
+      set("monotone_constraints", mc);
+    }
     double best = 1e300;
     int best_iter = p.rounds;
     for (int it = 0; it < p.rounds; ++it) {

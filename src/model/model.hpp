@@ -142,12 +142,21 @@ struct TrainParams {
   int max_depth = 5;
   double eta = 0.1;
   double subsample = 0.8;
-  double colsample = 0.8;
+  double colsample = 0.15;  // few features per tree: trees must use the structural ones, not only the token statistics
   double min_child_weight = 1;
   int early_stopping = 30;   // rounds without improvement on the validation part; 0 = off
   int threads = 2;
   int seed = 42;
+  // Per column: +1 = the margin may only rise with this feature, 0 = free.
+  // Empty = no constraints. tamis train sets token_monotone() (below).
+  std::vector<int> monotone;
 };
+// The constraints tamis trains with, for a row of `ncols` columns: the token
+// statistics that measure spam evidence (tok_sum, tok_mean, tok_top_spam,
+// tok_top_ham) may only raise the score as they rise. Without it, trees
+// fitted on few examples learn dips ("this much spam vocabulary is ham")
+// that do not carry over to other mail.
+std::vector<int> token_monotone(std::size_t ncols);
 // Trains a binary:logistic booster on dense rows (NaN = missing); returns the
 // booster as XGBoost JSON. `valid_*` may be empty (no early stopping).
 // `base` / `valid_base` (may be empty): a per-row starting margin — tamis

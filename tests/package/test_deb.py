@@ -178,7 +178,10 @@ def main():
     r = run(["/usr/bin/tamis", "scan", "--json", probe_path])
     assert r.returncode == 0, r.stderr
     base = json.loads(r.stdout.splitlines()[0])["score"]
-    tag, reject = 3.5, 6.5
+    with open("/etc/tamis/tamis.yaml") as f:  # the shipped thresholds
+        conf = f.read()
+    tag = float(re.search(r"^\s+tag:\s*([0-9.]+)", conf, re.M).group(1))
+    reject = float(re.search(r"^\s+reject:\s*([0-9.]+)", conf, re.M).group(1))
     write("/etc/tamis/rules.d/50-test.yaml",
           f"rules:\n  - id: LOCAL_PKG_PROBE\n    target: subject\n    pattern: 'pkg-tag-probe'\n"
           f"    score: {(tag + reject) / 2 - base:.3f}\n")

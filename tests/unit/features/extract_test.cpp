@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include "features/features.hpp"
@@ -153,6 +154,19 @@ TEST_CASE("limits: envelope recipients beyond max_recipients are not kept", "[li
   lim.max_recipients = 1000;
   auto e = X(test::message("x", "y"), env, lim);
   CHECK(e.fields.get("env_rcpt")->size() == 1000);
+}
+
+TEST_CASE("features: camel-case words count as their parts too; short parts stay whole", "[features]") {
+  std::vector<std::uint64_t> t;
+  features::tokenize("Get ViagraOnline at TopPfizer, McDonald iPhone JavaScripted", "b:", t, 100);
+  auto has = [&](const char* w) { return std::find(t.begin(), t.end(), features::token_hash("b:", w)) != t.end(); };
+  for (const char* w : {"get", "viagraonline", "viagra", "online", "toppfizer", "top", "pfizer", "mcdonald", "iphone",
+                        "javascripted", "java", "scripted"})
+    CHECK(has(w));
+  for (const char* w : {"mc", "donald", "phone"}) CHECK_FALSE(has(w));
+  t.clear();
+  features::tokenize("plain words only", "b:", t, 100);
+  CHECK(t.size() == 3);
 }
 
 TEST_CASE("limits: distinct tokens stop at max_tokens", "[limits]") {

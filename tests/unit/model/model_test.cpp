@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <map>
+#include <random>
 #include <thread>
 
 #include "core/error.hpp"
@@ -33,6 +34,53 @@ TEST_CASE("model: a model trained through the C API learns its signal", "[model]
   CHECK(hi.p_spam > 0.7);
   CHECK(hi.margin > lo.margin);
   CHECK(std::abs(hi.p_spam - 1 / (1 + std::exp(-hi.margin))) < 1e-9);
+}
+
+TEST_CASE("model: training keeps the token statistics monotone, even when the data has a dip", "[model]") {
+  // Label = tok_sum in the middle band (3..6): an unconstrained booster
+  // learns "much spam vocabulary = ham" above 6; the constrained one may not.
+  const std::size_t ncols = features::kFeatureCount + model::token_feature_names().size();
+  const std::size_t tok_sum = features::kFeatureCount;  // token_feature_names()[0]
+  REQUIRE(model::token_feature_names()[0] == "tok_sum");
+  auto mono = model::token_monotone(ncols);
+  REQUIRE(mono.size() == ncols);
+  CHECK(mono[tok_sum] == 1);
+  CHECK(mono[features::idx(features::F::url_count)] == 0);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(0, 10);
+  std::vector<float> X, y;
+  for (int i = 0; i < 600; ++i) {
+    for (std::size_t c = 0; c < ncols; ++c) X.push_back(u(rng));
+    float t = X[X.size() - ncols + tok_sum];
+    y.push_back(t > 3 && t < 6 ? 1.0f : 0.0f);
+  }
+  auto margins = [&](const std::vector<int>& constraints) {
+    model::TrainParams p;
+    p.rounds = 30;
+    p.max_depth = 3;
+    p.early_stopping = 0;
+    p.threads = 1;
+    p.colsample = 1.0;
+    p.monotone = constraints;
+    auto m = model::Model::from_parts(model::train_booster(X, ncols, y, {}, {}, p), model::TokenTable{}, {}, "{}");
+    std::vector<double> out;
+    for (float t = 0; t <= 10; t += 0.5f) {
+      std::vector<float> r(ncols, 5.0f);
+      r[tok_sum] = t;
+      model::Prediction pr;
+      REQUIRE(m->predict(r, false, pr));
+      out.push_back(pr.margin);
+    }
+    return out;
+  };
+  auto free_fit = margins({});
+  auto constrained = margins(mono);
+  CHECK(free_fit.back() < free_fit[free_fit.size() / 2] - 1.0);  // the dip is real in the data
+  for (std::size_t i = 1; i < constrained.size(); ++i) CHECK(constrained[i] >= constrained[i - 1] - 1e-6);
+  CHECK(constrained.back() > constrained.front());
+  model::TrainParams bad;
+  bad.monotone = {1};  // wrong width
+  CHECK_THROWS_AS(model::train_booster(X, ncols, y, {}, {}, bad), std::invalid_argument);
 }
 
 TEST_CASE("model: contributions name features and sum to the margin with the bias", "[model]") {

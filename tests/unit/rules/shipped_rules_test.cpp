@@ -35,6 +35,14 @@ std::string build(const rules::RuleSpec& r, const std::string& ex_raw, core::Env
   if (t == "reply_to_addr") return test::message("t", "hello", {"Reply-To: <" + ex + ">"});
   if (t == "to") return "From: a@example.com\r\nTo: " + ex + "\r\nSubject: t\r\n\r\nhello\r\n";
   if (t == "message_id") return "From: a@example.com\r\nMessage-ID: " + ex + "\r\nSubject: t\r\n\r\nhello\r\n";
+  if (t == "headers") {  // the example is header lines, "\n"-separated
+    std::string h;
+    for (char c : ex) {
+      if (c == '\n') h.append("\r\n");
+      else h.push_back(c);
+    }
+    return h + "Subject: t\r\n\r\nhello\r\n";
+  }
   if (t == "header:content-type") return "From: a@example.com\r\nSubject: t\r\nContent-Type: " + ex + "\r\n\r\nhello\r\n";
   if (t.starts_with("header:")) return "From: a@example.com\r\nSubject: t\r\n" + t.substr(7) + ": " + ex + "\r\n\r\nhello\r\n";
   if (t == "body") return test::message("t", ex);
