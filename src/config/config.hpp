@@ -15,8 +15,8 @@
 namespace tamis::config {
 
 struct Thresholds {
-  double tag = 4.0;     // score at or above: tag (headers + subject prefix)
-  double reject = 7.0;  // score at or above: the reject action
+  double tag = 3.7;     // score at or above: tag (headers + subject prefix)
+  double reject = 6.5;  // score at or above: the reject action
 };
 
 struct FailurePolicy {

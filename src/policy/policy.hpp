@@ -14,8 +14,8 @@
 namespace tamis::policy {
 
 struct Policy {
-  double tag = 4.0;
-  double reject = 7.0;
+  double tag = 3.7;
+  double reject = 6.5;
   core::Action reject_action = core::Action::Reject;
   double points_per_logit = 1.0;  // model points = margin * points_per_logit
   std::size_t max_reasons = 8;
