@@ -330,6 +330,10 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
     std::fprintf(stderr, "tamis train: nothing to do: give --out FILE to write a model, and/or --folds K to cross-validate\n");
     return 1;
   }
+  if (a.repeats > 1 && a.folds < 2) {
+    std::fprintf(stderr, "tamis train: --repeats repeats the cross-validation: give --folds K (K >= 2) too\n");
+    return 1;
+  }
   auto t0 = std::chrono::steady_clock::now();
   auto cfg = config::load_config(config_path.empty() ? config::default_config_path() : config_path);
   cfg.model_enabled = false;  // training scores with rules only

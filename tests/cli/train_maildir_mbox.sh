@@ -49,6 +49,12 @@ assert abs(float(m.group(1)) - want) < 1e-9 and abs(float(m.group(3)) - want) < 
 assert float(m.group(2)) == 0.0, m.group(2)
 print("ok: thresholds", m.group(1), m.group(3), "above the highest held-out ham", round(top, 3))
 PY
+# --repeats without --folds is refused, not ignored
+if err=$("$tamis" -c "$src/config/tamis.yaml" train --ham "$d/Maildir" --spam "$d/spam.mbox" --repeats 3 --out "$d/x.json" 2>&1); then
+  echo "train --repeats without --folds succeeded: $err"; exit 1
+fi
+echo "$err" | grep -q -- "--repeats repeats the cross-validation: give --folds K" || { echo "$err"; exit 1; }
+[ ! -e "$d/x.json" ] || { echo "a model was written anyway"; exit 1; }
 # same seed, no cross-validation: the same booster
 "$tamis" -c "$src/config/tamis.yaml" train --ham "$d/Maildir" --spam "$d/spam.mbox" --out "$d/plain.json" 2>/dev/null
 python3 -c 'import json,sys; a,b=(json.load(open(p))["booster"] for p in sys.argv[1:]); assert a==b, "final fit depends on --folds/--repeats"; print("ok: same final model")' "$d/r.json" "$d/plain.json"
