@@ -36,16 +36,6 @@ struct TrainArgs {
 };
 
 void add_train_commands(CLI::App& app, TrainArgs& a);
-
-// Thresholds from out-of-fold scores (label 1 = spam): the lowest tag with at
-// most 0.1 % of ham at or above it, the lowest reject with at most 0.01 %,
-// rounded up to a step of 0.1; with the FPR and FNR they give on these scores.
-struct ThresholdSuggestion {
-  std::size_t n_ham = 0;
-  double tag = 0, tag_fpr = 0, tag_fnr = 0;
-  double reject = 0, reject_fpr = 0, reject_fnr = 0;
-};
-ThresholdSuggestion suggest_thresholds(const std::vector<double>& score, const std::vector<int>& label);
 int run_train_commands(CLI::App& app, TrainArgs& a, const std::string& config_path);
 
 std::string read_message(const std::string& path, std::size_t max_bytes);
