@@ -483,6 +483,10 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
     label.push_back(labels[i].label);
   }
   Metrics mt = metrics(score, label);
+  // Thresholds that would meet the targets on this mail: a site can check the
+  // shipped (or its own) model against a labelled sample of its mail before
+  // deploying. Only fair on mail the model was not trained on.
+  auto sug = suggest_thresholds(score, label);
   auto rate_at = [&](double thr, int want_label) {  // share of `want_label` on the wrong side of thr
     std::size_t n = 0, k = 0;
     for (std::size_t i = 0; i < score.size(); ++i) {
@@ -553,6 +557,10 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
     j["at_reject"] = {{"fpr", rate_at(th.reject, 0)}, {"fnr", rate_at(th.reject, 1)}};
     j["fnr_at_fpr_0.1%"] = mt.fnr_at_fpr_1e3;
     j["fnr_at_fpr_0.01%"] = mt.fnr_at_fpr_1e4;
+    if (sug.n_ham)
+      j["suggested_thresholds"] = {{"tag", {{"threshold", sug.tag}, {"fpr", sug.tag_fpr}, {"fnr", sug.tag_fnr}}},
+                                   {"reject", {{"threshold", sug.reject}, {"fpr", sug.reject_fpr}, {"fnr", sug.reject_fnr}}},
+                                   {"ham", sug.n_ham}};
     json conf = json::object();
     for (const auto& [act, c] : confusion) conf[act] = {{"ham", c[0]}, {"spam", c[1]}};
     j["actions"] = conf;
@@ -568,6 +576,15 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
   std::printf("at tag    %5.2f: FPR %.3f%%  FNR %.2f%%\n", th.tag, rate_at(th.tag, 0) * 100, rate_at(th.tag, 1) * 100);
   std::printf("at reject %5.2f: FPR %.3f%%  FNR %.2f%%\n", th.reject, rate_at(th.reject, 0) * 100, rate_at(th.reject, 1) * 100);
   std::printf("FNR at FPR 0.1%%: %.2f%%   FNR at FPR 0.01%%: %.2f%%\n", mt.fnr_at_fpr_1e3 * 100, mt.fnr_at_fpr_1e4 * 100);
+  if (sug.n_ham) {
+    std::printf("thresholds for this mail (at most 0.1 %% / 0.01 %% of its ham at or above): tag %.1f (FPR %.3f%%, FNR %.2f%%), "
+                "reject %.1f (FPR %.3f%%, FNR %.2f%%)\n",
+                sug.tag, sug.tag_fpr * 100, sug.tag_fnr * 100, sug.reject, sug.reject_fpr * 100, sug.reject_fnr * 100);
+    if (sug.n_ham < 10000)
+      std::printf("  (%zu ham: fewer than 10,000, so the reject suggestion is just above the highest ham here; "
+                  "keep a margin, and trust it only on mail the model was not trained on)\n",
+                  sug.n_ham);
+  }
   std::printf("\n%-24s %8s %8s\n", "action", "ham", "spam");
   for (const auto& [act, c] : confusion) std::printf("%-24s %8zu %8zu\n", act.c_str(), c[0], c[1]);
   std::printf("\nworst false positives (ham, highest scores):\n");

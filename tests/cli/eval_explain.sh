@@ -20,8 +20,24 @@ assert sum(v["ham"] + v["spam"] for v in j["actions"].values()) == 80
 rows = [l.split("\t") for l in open(f"{d}/scores.tsv").read().splitlines()]
 assert len(rows) == 80 and all(r[1] in ("ham", "spam") and r[3] for r in rows), rows[:2]
 assert open(f"{d}/roc.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n", "no PNG"
-print("ok: eval json, scores and plot")
+# suggested thresholds, recomputed from the written scores: with 40 ham, 0.1 %
+# allows none above, so tag and reject are the first step of 0.1 above the top ham
+import math
+top = max(float(r[2]) for r in rows if r[1] == "ham")
+want = math.floor(top * 10 + 1e-9) / 10 + 0.1
+s = j["suggested_thresholds"]
+assert s["ham"] == 40, s
+for k in ("tag", "reject"):
+    assert abs(s[k]["threshold"] - want) < 1e-9, (s, want)
+    assert s[k]["fpr"] == 0, s
+    missed = sum(1 for r in rows if r[1] == "spam" and float(r[2]) < want)
+    assert abs(s[k]["fnr"] - missed / 40) < 1e-12, (s, missed)
+print("ok: eval json, scores and plot; thresholds", want, "above the highest ham", round(top, 3))
 PY
+# the text report prints the same suggestion
+"$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" > "$d/out.txt"
+grep -q "^thresholds for this mail (at most 0.1 % / 0.01 % of its ham at or above): tag " "$d/out.txt" || { cat "$d/out.txt"; exit 1; }
+grep -q "(40 ham: fewer than 10,000" "$d/out.txt" || { cat "$d/out.txt"; exit 1; }
 "$tamis" -c "$src/config/tamis.yaml" explain "$corpus/spam/00001.7848dde101aa985090474a91ec93fcf0.eml" > "$d/explain.txt"
 grep -q "^verdict: " "$d/explain.txt" && grep -q "rules that hit:" "$d/explain.txt" && grep -q "baseline" "$d/explain.txt"
 echo "ok: explain"
