@@ -1,6 +1,7 @@
 #!/bin/sh
-# Installs everything tamis needs to build, test, fuzz and run its end-to-end
-# tests on Debian 12. Idempotent; needs root.
+# Installs everything tamis needs to build, test, fuzz, benchmark and run its
+# end-to-end tests on Debian 12 (bogofilter: bench/bogofilter_cv.py only).
+# Idempotent; needs root.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 # Postfix must not ask questions and must not become the system MTA's config:
@@ -14,4 +15,4 @@ apt-get install -y -qq --no-install-recommends \
   clang libclang-rt-14-dev \
   libmicrohttpd-dev curl \
   debhelper lintian \
-  postfix miltertest swaks gnuplot-nox >/dev/null
+  postfix miltertest swaks gnuplot-nox bogofilter >/dev/null
