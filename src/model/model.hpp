@@ -55,9 +55,15 @@ struct TokenTable {
   TokenWeights weight;
   // Appends token_feature_names().size() values for these tokens.
   void features(const std::vector<std::uint64_t>& tokens, std::vector<float>& out) const;
-  // Builds the table from tokenized documents (label 1 = spam).
+  // Builds the table from tokenized documents (label 1 = spam). Every token
+  // seen in at least `min_count` documents is kept, up to `max_tokens` (the
+  // strongest). The default keeps tokens seen once, as Bayesian filters do:
+  // most of a mail corpus's vocabulary is rare, and a word seen once in
+  // spam is evidence. With 3, cross-validated FNR at FPR 0.1 % was 9.31 %
+  // instead of 7.88 % (10 splits) and csdmc2010 AUC 0.99958 instead of
+  // 0.99968 (models/MODEL_CARD.md).
   static TokenTable train(const std::vector<const std::vector<std::uint64_t>*>& docs, const std::vector<int>& labels,
-                          std::size_t min_count = 3, std::size_t max_tokens = 300000);
+                          std::size_t min_count = 1, std::size_t max_tokens = 300000);
 };
 
 struct Prediction {

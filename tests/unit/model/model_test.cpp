@@ -191,6 +191,31 @@ TEST_CASE("model: the token table scores spam words positive and ham words negat
   CHECK(out[0] > 2);
 }
 
+TEST_CASE("model: the token table keeps a token seen in one document only", "[model]") {
+  std::vector<std::vector<std::uint64_t>> docs;
+  std::vector<int> labels;
+  for (int i = 0; i < 30; ++i) {
+    docs.push_back({features::token_hash("b:", "the")});
+    labels.push_back(i % 2);
+  }
+  docs.push_back({features::token_hash("b:", "the"), features::token_hash("b:", "xanaxpills")});
+  labels.push_back(1);
+  docs.push_back({features::token_hash("b:", "the"), features::token_hash("b:", "nantucket")});
+  labels.push_back(0);
+  std::vector<const std::vector<std::uint64_t>*> ptrs;
+  for (auto& d : docs) ptrs.push_back(&d);
+  auto tt = model::TokenTable::train(ptrs, labels);
+  // Laplace smoothing: once in 16 spam docs against never in 16 ham docs
+  REQUIRE(tt.weight.find(features::token_hash("b:", "xanaxpills")) != nullptr);
+  CHECK(tt.weight.at(features::token_hash("b:", "xanaxpills")) == Approx(std::log(2.0)).margin(1e-5));
+  REQUIRE(tt.weight.find(features::token_hash("b:", "nantucket")) != nullptr);
+  CHECK(tt.weight.at(features::token_hash("b:", "nantucket")) == Approx(-std::log(2.0)).margin(1e-5));
+  // an explicit minimum still drops them
+  auto strict = model::TokenTable::train(ptrs, labels, 2);
+  CHECK(strict.weight.find(features::token_hash("b:", "xanaxpills")) == nullptr);
+  CHECK(strict.weight.find(features::token_hash("b:", "the")) != nullptr);
+}
+
 TEST_CASE("model: fast contributions equal XGBoost's approximate contributions", "[model]") {
   auto check_model = [](const model::Model& m, const std::vector<std::vector<float>>& rows) {
     for (const auto& row : rows) {
