@@ -23,6 +23,13 @@ std::vector<float> row_with_urls(const model::Model& m, float urls) {
 std::string tmp(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("tamis-" + std::to_string(::getpid()) + "-" + name)).string();
 }
+// A token table trained on tokenized documents (label 1 = spam).
+model::TokenTable train_table(const std::vector<std::vector<std::uint64_t>>& docs, const std::vector<int>& labels,
+                              std::size_t min_count = 1) {
+  std::vector<const std::vector<std::uint64_t>*> ptrs;
+  for (const auto& d : docs) ptrs.push_back(&d);
+  return model::TokenTable::train(ptrs, labels, min_count);
+}
 }  // namespace
 
 TEST_CASE("model: a model trained through the C API learns its signal", "[model]") {
@@ -179,9 +186,7 @@ TEST_CASE("model: the token table scores spam words positive and ham words negat
     docs.push_back({features::token_hash("b:", "meeting"), features::token_hash("b:", "the")});
     labels.push_back(0);
   }
-  std::vector<const std::vector<std::uint64_t>*> ptrs;
-  for (auto& d : docs) ptrs.push_back(&d);
-  auto tt = model::TokenTable::train(ptrs, labels);
+  auto tt = train_table(docs, labels);
   CHECK(tt.weight.at(features::token_hash("b:", "viagra")) > 2);
   CHECK(tt.weight.at(features::token_hash("b:", "meeting")) < -2);
   CHECK(std::abs(tt.weight.at(features::token_hash("b:", "the"))) < 0.1);
@@ -202,16 +207,14 @@ TEST_CASE("model: the token table keeps a token seen in one document only", "[mo
   labels.push_back(1);
   docs.push_back({features::token_hash("b:", "the"), features::token_hash("b:", "nantucket")});
   labels.push_back(0);
-  std::vector<const std::vector<std::uint64_t>*> ptrs;
-  for (auto& d : docs) ptrs.push_back(&d);
-  auto tt = model::TokenTable::train(ptrs, labels);
+  auto tt = train_table(docs, labels);
   // Laplace smoothing: once in 16 spam docs against never in 16 ham docs
   REQUIRE(tt.weight.find(features::token_hash("b:", "xanaxpills")) != nullptr);
   CHECK(tt.weight.at(features::token_hash("b:", "xanaxpills")) == Approx(std::log(2.0)).margin(1e-5));
   REQUIRE(tt.weight.find(features::token_hash("b:", "nantucket")) != nullptr);
   CHECK(tt.weight.at(features::token_hash("b:", "nantucket")) == Approx(-std::log(2.0)).margin(1e-5));
   // an explicit minimum still drops them
-  auto strict = model::TokenTable::train(ptrs, labels, 2);
+  auto strict = train_table(docs, labels, 2);
   CHECK(strict.weight.find(features::token_hash("b:", "xanaxpills")) == nullptr);
   CHECK(strict.weight.find(features::token_hash("b:", "the")) != nullptr);
 }
