@@ -33,6 +33,7 @@ struct TrainArgs {
   std::string file;
   std::string plot;
   int worst = 5;
+  bool rules = false;  // eval: per-rule hit counts on ham and spam
 };
 
 void add_train_commands(CLI::App& app, TrainArgs& a);

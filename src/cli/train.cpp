@@ -451,6 +451,42 @@ std::string reasons_of(const engine::ScanResult& r) {
   return s;
 }
 
+// How often each enabled rule hits the ham and the spam of a labelled set, as
+// SpamAssassin's hit-frequencies reports it: what a sysadmin checks before
+// giving a rule more points. S/O is the spam share of the rule's hit rates.
+struct RuleStat {
+  std::string id;
+  double score = 0;
+  std::array<std::size_t, 2> hits{};  // ham, spam
+  double ham_rate = 0, spam_rate = 0, s_o = -1;  // s_o -1: no hits
+};
+
+std::vector<RuleStat> rule_stats(const std::vector<rules::RuleSpec>& specs, const std::vector<engine::ScanResult>& res,
+                                 const std::vector<int>& label, std::size_t n_ham, std::size_t n_spam) {
+  std::vector<RuleStat> out;
+  std::map<std::string, std::size_t> at;
+  for (const auto& r : specs) {
+    if (!r.enabled || at.count(r.id)) continue;
+    at[r.id] = out.size();
+    out.push_back({r.id, r.score, {}, 0, 0, -1});
+  }
+  for (std::size_t i = 0; i < res.size(); ++i)
+    for (const auto& id : res[i].rule_hits)
+      if (auto it = at.find(id); it != at.end()) out[it->second].hits[static_cast<std::size_t>(label[i] != 0)]++;
+  for (auto& r : out) {
+    r.ham_rate = n_ham ? static_cast<double>(r.hits[0]) / static_cast<double>(n_ham) : 0.0;
+    r.spam_rate = n_spam ? static_cast<double>(r.hits[1]) / static_cast<double>(n_spam) : 0.0;
+    if (r.ham_rate + r.spam_rate > 0) r.s_o = r.spam_rate / (r.ham_rate + r.spam_rate);
+  }
+  // False-positive risk first: most ham hits, then most spam hits, then id.
+  std::sort(out.begin(), out.end(), [](const RuleStat& x, const RuleStat& y) {
+    if (x.hits[0] != y.hits[0]) return x.hits[0] > y.hits[0];
+    if (x.hits[1] != y.hits[1]) return x.hits[1] > y.hits[1];
+    return x.id < y.id;
+  });
+  return out;
+}
+
 int run_eval(const TrainArgs& a, const std::string& config_path) {
   auto cfg = config::load_config(config_path.empty() ? config::default_config_path() : config_path);
   if (!a.model.empty()) cfg.model_path = a.model;
@@ -568,6 +604,13 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
     for (auto i : fps) worst["false_positives"].push_back({{"path", labels[i].name}, {"score", score[i]}, {"reasons", reasons_of(explained(i))}});
     for (auto i : fns) worst["false_negatives"].push_back({{"path", labels[i].name}, {"score", score[i]}, {"reasons", reasons_of(explained(i))}});
     j["worst"] = worst;
+    if (a.rules) {
+      json rs = json::array();
+      for (const auto& r : rule_stats(specs, res, label, mt.n_ham, mt.n_spam))
+        rs.push_back({{"id", r.id}, {"score", r.score}, {"ham", r.hits[0]}, {"spam", r.hits[1]},
+                      {"ham_rate", r.ham_rate}, {"spam_rate", r.spam_rate}, {"s_o", r.s_o < 0 ? json(nullptr) : json(r.s_o)}});
+      j["rules"] = std::move(rs);
+    }
     std::printf("%s\n", dump(j).c_str());
     return 0;
   }
@@ -591,6 +634,13 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
   for (auto i : fps) std::printf("  %7.2f  %s\n           %s\n", score[i], labels[i].name.c_str(), reasons_of(explained(i)).c_str());
   std::printf("worst false negatives (spam, lowest scores):\n");
   for (auto i : fns) std::printf("  %7.2f  %s\n           %s\n", score[i], labels[i].name.c_str(), reasons_of(explained(i)).c_str());
+  if (a.rules) {
+    std::printf("\nrules (most ham hits first: the false-positive risk):\n%-28s %7s %16s %16s %6s\n", "rule", "points", "ham hits",
+                "spam hits", "S/O");
+    for (const auto& r : rule_stats(specs, res, label, mt.n_ham, mt.n_spam))
+      std::printf("%-28s %7.2f %6zu (%6.2f%%) %6zu (%6.2f%%) %6s\n", r.id.c_str(), r.score, r.hits[0], r.ham_rate * 100, r.hits[1],
+                  r.spam_rate * 100, r.s_o < 0 ? "-" : fmt(r.s_o, 3).c_str());
+  }
   return 0;
 }
 
@@ -667,6 +717,7 @@ void add_train_commands(CLI::App& app, TrainArgs& a) {
   a.eval->add_option("--worst", a.worst, "how many worst false positives/negatives to list");
   a.eval->add_option("--threads", a.threads, "threads");
   a.eval->add_flag("--json", a.json, "machine-readable output");
+  a.eval->add_flag("--rules", a.rules, "per rule: its points and how many ham and spam it hits");
   a.explain = app.add_subcommand("explain", "why a message gets its score: rule hits and model contributions in points");
   a.explain->add_option("file", a.file, "message file")->required();
   a.train->add_option("--cv-scores", a.cv_scores, "with --folds: write path<TAB>label<TAB>fold<TAB>score of every held-out message");

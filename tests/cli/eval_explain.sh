@@ -34,6 +34,32 @@ for k in ("tag", "reject"):
     assert abs(s[k]["fnr"] - missed / 40) < 1e-12, (s, missed)
 print("ok: eval json, scores and plot; thresholds", want, "above the highest ham", round(top, 3))
 PY
+# --rules: each rule's ham and spam hits, counted again here from `tamis scan`
+"$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" --json --rules > "$d/rules.json"
+cut -f2 "$d/labels.tsv" | xargs "$tamis" -c "$src/config/tamis.yaml" scan --json > "$d/scan.jsonl"
+python3 - "$d" <<'PY'
+import json, sys
+d = sys.argv[1]
+label = {l.split("\t")[1]: l.split("\t")[0] for l in open(f"{d}/labels.tsv").read().splitlines()}
+want = {}
+for line in open(f"{d}/scan.jsonl"):
+    r = json.loads(line)
+    for rule in r["rules"]:
+        c = want.setdefault(rule, [0, 0])
+        c[label[r["path"]] == "spam"] += 1
+got = json.load(open(f"{d}/rules.json"))["rules"]
+assert any(r["ham"] + r["spam"] for r in got), "no rule hit anything"
+for r in got:
+    h, s = want.pop(r["id"], [0, 0])
+    assert (r["ham"], r["spam"]) == (h, s), (r, h, s)
+    assert abs(r["ham_rate"] - h / 40) < 1e-12 and abs(r["spam_rate"] - s / 40) < 1e-12, r
+    assert r["s_o"] is None if h + s == 0 else abs(r["s_o"] - (s / 40) / (h / 40 + s / 40)) < 1e-12, r
+assert not want, f"rules hit in scan but missing from eval --rules: {want}"
+ham_hits = [r["ham"] for r in got]
+assert ham_hits == sorted(ham_hits, reverse=True), "not sorted by ham hits"
+print("ok: eval --rules matches scan's rule hits for", len(got), "rules")
+PY
+"$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" --rules --worst 0 | grep -q "^rules (most ham hits first" || exit 1
 # the text report prints the same suggestion
 "$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" > "$d/out.txt"
 grep -q "^thresholds for this mail (at most 0.1 % / 0.01 % of its ham at or above): tag " "$d/out.txt" || { cat "$d/out.txt"; exit 1; }
