@@ -123,15 +123,19 @@ class Model {
   void init_names();
   std::string source_digest_;
   void init_trees(const std::string& booster_json);
-  // The forest, flattened: margins and contributions.
+  // The forest in one array, each tree depth-first from its root, the two
+  // children of a split side by side (right = left + 1): 12 bytes a node, so
+  // the nodes a message visits share cache lines. Node means (for
+  // contributions only) are kept apart.
   struct Node {
-    int left = -1, right = -1;  // -1: leaf
-    int feature = 0;
     float cond = 0;             // split condition; leaf value for leaves
-    bool default_left = false;
-    float mean = 0;             // cover-weighted mean of the leaves below
+    std::int32_t left = -1;     // -1: leaf
+    std::uint32_t feature = 0;  // the top bit: missing values go left
   };
-  std::vector<std::vector<Node>> trees_nodes_;
+  static constexpr std::uint32_t kDefaultLeft = 0x80000000u;
+  std::vector<Node> nodes_;
+  std::vector<float> means_;     // cover-weighted mean of the leaves below, per node
+  std::vector<std::uint32_t> roots_;
   float base_margin_ = 0;     // logit(base_score)
   void* booster_ = nullptr;
   TokenTable tokens_;

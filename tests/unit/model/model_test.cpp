@@ -146,6 +146,38 @@ TEST_CASE("model: a missing or malformed model file is refused with its path", "
   std::filesystem::remove(path);
 }
 
+TEST_CASE("model: a booster whose tree loops back or names a feature it lacks is refused", "[model]") {
+  auto m = test::tiny_model();
+  auto path = tmp("loop.json");
+  m->save(path);
+  nlohmann::json good;
+  {
+    std::ifstream in(path);
+    in >> good;
+  }
+  auto refused = [&](const nlohmann::json& j) {
+    std::ofstream(path) << j.dump();
+    try {
+      model::Model::load(path);
+      return false;
+    } catch (const core::ConfigError& e) {
+      INFO(e.what());
+      CHECK(std::string(e.what()).find(path) != std::string::npos);
+      return true;
+    }
+  };
+  auto& tree = good["booster"]["learner"]["gradient_booster"]["model"]["trees"][0];
+  REQUIRE(tree["left_children"][0].get<int>() > 0);  // the root splits
+  auto loop = good;
+  loop["booster"]["learner"]["gradient_booster"]["model"]["trees"][0]["left_children"][0] = 0;  // the root is its own child
+  CHECK(refused(loop));
+  auto feature = good;
+  feature["booster"]["learner"]["gradient_booster"]["model"]["trees"][0]["split_indices"][0] = 100000;
+  CHECK(refused(feature));
+  CHECK_FALSE(refused(good));  // the untouched file loads
+  std::filesystem::remove(path);
+}
+
 TEST_CASE("model: a row of the wrong width is an error, not a crash", "[model]") {
   auto m = test::tiny_model();
   model::Prediction p;
