@@ -29,6 +29,7 @@ struct TrainArgs {
   double eta = 0.1;
   int max_depth = 5;
   int early_stopping = 30;
+  int bags = 5;  // boosters averaged per model (seeds seed..seed+4)
   bool json = false;
   std::string file;
   std::string plot;

@@ -240,9 +240,22 @@ Fit fit(const std::vector<Example>& ex, const std::vector<std::size_t>& train_id
   Fit out;
   model::TrainParams p = params;
   p.monotone = model::token_monotone(ncols);
-  std::string booster = model::train_booster(X, ncols, y, vX, vy, p, &out.best_rounds, base, vbase);
+  // Several boosters on the same rows, differing only in their seed (row and
+  // column samples), averaged: on the SpamAssassin folds 5 bags gave AUC
+  // 0.999718 / FNR 7.54 % against 0.999696 / 8.15 % (10 splits), and their
+  // spread on other mail is smaller (MODEL_CARD.md).
+  std::vector<std::string> bagged;
+  int rounds_sum = 0;
+  for (int b = 0; b < std::max(1, params.bags); ++b) {
+    p.seed = params.seed + b;
+    int rounds = 0;
+    bagged.push_back(model::train_booster(X, ncols, y, vX, vy, p, &rounds, base, vbase));
+    rounds_sum += rounds;
+  }
+  out.best_rounds = rounds_sum / std::max(1, params.bags);
+  std::string booster = model::average_boosters(bagged);
   json m = meta;
-  m["best_rounds"] = out.best_rounds;
+  m["best_rounds"] = out.best_rounds;  // mean over the bags
   m["token_count"] = final_tt.weight.size();
   out.model = model::Model::from_parts(booster, std::move(final_tt), rule_features, m.dump());
   return out;
@@ -357,11 +370,12 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
   p.early_stopping = a.early_stopping;
   p.threads = a.threads;
   p.seed = a.seed;
+  p.bags = a.bags;
   json meta = {{"trained_at", static_cast<long long>(std::time(nullptr))},
                {"messages", ex.size()},
                {"labels_files", a.labels},
                {"params", {{"rounds", p.rounds}, {"max_depth", p.max_depth}, {"eta", p.eta}, {"subsample", p.subsample},
-                           {"colsample_bytree", p.colsample}, {"early_stopping", p.early_stopping}, {"seed", p.seed},
+                           {"colsample_bytree", p.colsample}, {"early_stopping", p.early_stopping}, {"seed", p.seed}, {"bags", p.bags},
                            {"monotone", "tok_sum, tok_mean, tok_top_spam, tok_top_ham: increasing"}}}};
   std::vector<std::size_t> all(ex.size());
   std::iota(all.begin(), all.end(), 0);
@@ -706,6 +720,8 @@ void add_train_commands(CLI::App& app, TrainArgs& a) {
   a.train->add_option("--rounds", a.rounds, "maximum boosting rounds (early stopping usually ends sooner)");
   a.train->add_option("--eta", a.eta, "learning rate");
   a.train->add_option("--max-depth", a.max_depth, "tree depth");
+  a.train->add_option("--bags", a.bags, "boosters trained with seeds seed..seed+N-1 and averaged into the model")
+      ->check(CLI::Range(1, 20));
   a.train->add_option("--early-stopping", a.early_stopping, "stop after N rounds without gain on the validation part (0: train all --rounds)");
   a.eval = app.add_subcommand("eval", "score labelled mail with the full engine and report accuracy");
   a.eval->add_option("--labels", a.labels, "labels file(s): ham|spam<TAB>path");

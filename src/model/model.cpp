@@ -503,4 +503,36 @@ std::string train_booster(const std::vector<float>& X, std::size_t ncols, const 
   }
 }
 
+std::string average_boosters(const std::vector<std::string>& boosters) {
+  if (boosters.empty()) throw std::invalid_argument("average_boosters: no booster");
+  if (boosters.size() == 1) return boosters[0];
+  json out = json::parse(boosters[0]);
+  auto& model = out.at("learner").at("gradient_booster").at("model");
+  const auto base_score = out.at("learner").at("learner_model_param").at("base_score");
+  json trees = json::array(), info = json::array();
+  const double k = static_cast<double>(boosters.size());
+  for (const auto& b : boosters) {
+    json j = json::parse(b);
+    auto& learner = j.at("learner");
+    if (learner.at("learner_model_param").at("base_score") != base_score)
+      throw std::invalid_argument("average_boosters: boosters with different base_score");
+    for (auto& t : learner.at("gradient_booster").at("model").at("trees")) {
+      auto left = t.at("left_children").get<std::vector<int>>();
+      auto& cond = t.at("split_conditions");
+      auto& weights = t.at("base_weights");
+      for (std::size_t i = 0; i < left.size(); ++i) {
+        if (left[i] < 0) cond[i] = cond[i].get<double>() / k;  // a leaf: its value
+        weights[i] = weights[i].get<double>() / k;
+      }
+      t["id"] = trees.size();
+      trees.push_back(std::move(t));
+      info.push_back(0);
+    }
+  }
+  model["gbtree_model_param"]["num_trees"] = std::to_string(trees.size());
+  model["trees"] = std::move(trees);
+  model["tree_info"] = std::move(info);
+  return out.dump();
+}
+
 }  // namespace tamis::model

@@ -58,3 +58,21 @@ echo "$err" | grep -q -- "--repeats repeats the cross-validation: give --folds K
 # same seed, no cross-validation: the same booster
 "$tamis" -c "$src/config/tamis.yaml" train --ham "$d/Maildir" --spam "$d/spam.mbox" --out "$d/plain.json" 2>/dev/null
 python3 -c 'import json,sys; a,b=(json.load(open(p))["booster"] for p in sys.argv[1:]); assert a==b, "final fit depends on --folds/--repeats"; print("ok: same final model")' "$d/r.json" "$d/plain.json"
+# --bags 3: three boosters (seeds 42, 43, 44) averaged; the first is the --bags 1
+# booster with every leaf divided by 3
+"$tamis" -c "$src/config/tamis.yaml" train --ham "$d/Maildir" --spam "$d/spam.mbox" --bags 1 --out "$d/b1.json" 2>/dev/null
+"$tamis" -c "$src/config/tamis.yaml" train --ham "$d/Maildir" --spam "$d/spam.mbox" --bags 3 --out "$d/b3.json" 2>/dev/null
+python3 - "$d/b1.json" "$d/b3.json" <<'PY'
+import json, sys
+one, three = (json.load(open(p)) for p in sys.argv[1:])
+assert one["meta"]["params"]["bags"] == 1 and three["meta"]["params"]["bags"] == 3
+t1 = one["booster"]["learner"]["gradient_booster"]["model"]["trees"]
+t3 = three["booster"]["learner"]["gradient_booster"]["model"]["trees"]
+assert len(t3) > len(t1), (len(t1), len(t3))
+for a, b in zip(t1, t3[:len(t1)]):
+    assert a["split_indices"] == b["split_indices"] and a["left_children"] == b["left_children"]
+    for i, left in enumerate(a["left_children"]):
+        if left < 0:
+            assert abs(b["split_conditions"][i] - a["split_conditions"][i] / 3) < 1e-6, (a["split_conditions"][i], b["split_conditions"][i])
+print("ok: --bags 3 starts with the --bags 1 booster, leaves / 3;", len(t1), "and", len(t3), "trees")
+PY

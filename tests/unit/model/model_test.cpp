@@ -309,3 +309,56 @@ TEST_CASE("model: the forest walk gives XGBoost's own margin (tiny model, shippe
     check(*snap->model, engine::scan(*snap, raw, {}, o).row);
   }
 }
+
+TEST_CASE("model: averaged boosters give the mean of their margins, in XGBoost too", "[model]") {
+  // Three boosters that differ only in their seed (row and column samples).
+  const std::size_t ncols = features::kFeatureCount + model::token_feature_names().size();
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(0, 10);
+  std::vector<float> X, y;
+  for (int i = 0; i < 300; ++i) {
+    for (std::size_t c = 0; c < ncols; ++c) X.push_back(u(rng));
+    y.push_back(X[X.size() - ncols + features::idx(features::F::url_count)] + u(rng) > 10 ? 1.0f : 0.0f);
+  }
+  model::TrainParams p;
+  p.rounds = 15;
+  p.max_depth = 3;
+  p.colsample = 0.5;
+  p.early_stopping = 0;
+  p.threads = 1;
+  std::vector<std::string> boosters;
+  std::vector<std::shared_ptr<const model::Model>> single;
+  for (int seed : {1, 2, 3}) {
+    p.seed = seed;
+    boosters.push_back(model::train_booster(X, ncols, y, {}, {}, p));
+    single.push_back(model::Model::from_parts(boosters.back(), model::TokenTable{}, {}, "{}"));
+  }
+  auto avg = model::Model::from_parts(model::average_boosters(boosters), model::TokenTable{}, {}, "{}");
+  CHECK(model::average_boosters({boosters[0]}) == boosters[0]);
+  bool differ = false;
+  for (int i = 0; i < 40; ++i) {
+    std::vector<float> row(X.begin() + i * static_cast<long>(ncols), X.begin() + (i + 1) * static_cast<long>(ncols));
+    double mean = 0;
+    std::vector<float> margins;
+    for (const auto& m : single) {
+      model::Prediction pr;
+      REQUIRE(m->predict(row, false, pr));
+      margins.push_back(pr.margin);
+      mean += pr.margin / 3.0;
+    }
+    differ = differ || margins[0] != margins[1] || margins[1] != margins[2];
+    model::Prediction pa;
+    REQUIRE(avg->predict(row, true, pa));
+    CHECK(pa.margin == Approx(mean).margin(1e-4));
+    float ref = 0;
+    std::string err;
+    REQUIRE(avg->reference_margin(row, ref, &err));  // XGBoost loads the merged booster and agrees
+    CHECK(ref == Approx(mean).margin(1e-4));
+  }
+  CHECK(differ);  // the seeds made different boosters: the mean is not one of them
+  // boosters with another base_score cannot be averaged
+  auto other = nlohmann::json::parse(boosters[1]);
+  other["learner"]["learner_model_param"]["base_score"] = "2E-1";
+  CHECK_THROWS_AS(model::average_boosters({boosters[0], other.dump()}), std::invalid_argument);
+  CHECK_THROWS_AS(model::average_boosters({}), std::invalid_argument);
+}
