@@ -35,6 +35,7 @@ struct TrainArgs {
   std::string plot;
   int worst = 5;
   bool rules = false;  // eval: per-rule hit counts on ham and spam
+  std::string against;  // eval: a second model to compare actions with
 };
 
 void add_train_commands(CLI::App& app, TrainArgs& a);

@@ -26,6 +26,7 @@
 #include <thread>
 #include <array>
 #include <map>
+#include <tuple>
 
 #include "cli/cli.hpp"
 #include "core/error.hpp"
@@ -509,22 +510,30 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
   if (cfg.model_enabled) m = model::Model::load(cfg.model_path);
   auto snap = engine::Snapshot::from_parts(cfg, specs, m);
   auto labels = read_labels(a.labels, a.ham, a.spam);
-  std::vector<engine::ScanResult> res(labels.size());
-  std::atomic<std::size_t> next{0};
-  auto work = [&] {
-    for (std::size_t i; (i = next++) < labels.size();) {
-      std::string raw;
-      try {
-        raw = load(labels[i], cfg.limits.max_scan_bytes);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "tamis: %s (scored as empty)\n", e.what());
+  auto score_all = [&](const engine::Snapshot& s, bool warn) {
+    std::vector<engine::ScanResult> out(labels.size());
+    std::atomic<std::size_t> next{0};
+    auto work = [&] {
+      for (std::size_t i; (i = next++) < labels.size();) {
+        std::string raw;
+        try {
+          raw = load(labels[i], cfg.limits.max_scan_bytes);
+        } catch (const std::exception& e) {
+          if (warn) std::fprintf(stderr, "tamis: %s (scored as empty)\n", e.what());
+        }
+        out[i] = engine::scan(s, raw, core::Envelope{});
       }
-      res[i] = engine::scan(*snap, raw, core::Envelope{});
-    }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 0; t < std::max(1, a.threads); ++t) pool.emplace_back(work);
+    for (auto& t : pool) t.join();
+    return out;
   };
-  std::vector<std::thread> pool;
-  for (int t = 0; t < std::max(1, a.threads); ++t) pool.emplace_back(work);
-  for (auto& t : pool) t.join();
+  auto res = score_all(*snap, true);
+  // --against: the same mail through another model (typically the one in
+  // use), to see which messages a new model would treat differently.
+  std::vector<engine::ScanResult> before;
+  if (!a.against.empty()) before = score_all(*engine::Snapshot::from_parts(cfg, specs, model::Model::load(a.against)), false);
 
   std::vector<double> score;
   std::vector<int> label;
@@ -547,11 +556,24 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
     return n ? static_cast<double>(k) / static_cast<double>(n) : 0.0;
   };
   const auto& th = cfg.thresholds;
+  auto action_of = [](const engine::ScanResult& r) {
+    return r.verdict.failure.empty() ? std::string(core::action_name(r.verdict.action)) : "failure:" + r.verdict.failure;
+  };
   std::map<std::string, std::array<std::size_t, 2>> confusion;  // action -> ham, spam
-  for (std::size_t i = 0; i < res.size(); ++i) {
-    std::string act = res[i].verdict.failure.empty() ? core::action_name(res[i].verdict.action) : "failure:" + res[i].verdict.failure;
-    confusion[act][static_cast<std::size_t>(label[i])]++;
-  }
+  for (std::size_t i = 0; i < res.size(); ++i) confusion[action_of(res[i])][static_cast<std::size_t>(label[i])]++;
+  // Messages whose action differs from --against's: ham first (what a
+  // sysadmin fears), then the largest score changes.
+  std::vector<std::size_t> changed;
+  std::map<std::tuple<int, std::string, std::string>, std::size_t> transitions;  // label, before, after -> count
+  for (std::size_t i = 0; i < before.size(); ++i)
+    if (action_of(before[i]) != action_of(res[i])) {
+      changed.push_back(i);
+      transitions[{label[i], action_of(before[i]), action_of(res[i])}]++;
+    }
+  std::sort(changed.begin(), changed.end(), [&](auto x, auto y) {
+    if (label[x] != label[y]) return label[x] < label[y];
+    return std::abs(res[x].verdict.score - before[x].verdict.score) > std::abs(res[y].verdict.score - before[y].verdict.score);
+  });
   std::vector<std::size_t> fps, fns;
   for (std::size_t i = 0; i < res.size(); ++i) (label[i] ? fns : fps).push_back(i);
   std::sort(fps.begin(), fps.end(), [&](auto x, auto y) { return score[x] > score[y]; });
@@ -618,6 +640,15 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
     for (auto i : fps) worst["false_positives"].push_back({{"path", labels[i].name}, {"score", score[i]}, {"reasons", reasons_of(explained(i))}});
     for (auto i : fns) worst["false_negatives"].push_back({{"path", labels[i].name}, {"score", score[i]}, {"reasons", reasons_of(explained(i))}});
     j["worst"] = worst;
+    if (!a.against.empty()) {
+      json tr = json::array(), msgs = json::array();
+      for (const auto& [k, n] : transitions)
+        tr.push_back({{"label", std::get<0>(k) ? "spam" : "ham"}, {"before", std::get<1>(k)}, {"after", std::get<2>(k)}, {"count", n}});
+      for (auto i : changed)
+        msgs.push_back({{"path", labels[i].name}, {"label", label[i] ? "spam" : "ham"}, {"before", action_of(before[i])},
+                        {"after", action_of(res[i])}, {"score_before", before[i].verdict.score}, {"score_after", res[i].verdict.score}});
+      j["against"] = {{"model", a.against}, {"changed", changed.size()}, {"transitions", tr}, {"messages", msgs}};
+    }
     if (a.rules) {
       json rs = json::array();
       for (const auto& r : rule_stats(specs, res, label, mt.n_ham, mt.n_spam))
@@ -648,6 +679,18 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
   for (auto i : fps) std::printf("  %7.2f  %s\n           %s\n", score[i], labels[i].name.c_str(), reasons_of(explained(i)).c_str());
   std::printf("worst false negatives (spam, lowest scores):\n");
   for (auto i : fns) std::printf("  %7.2f  %s\n           %s\n", score[i], labels[i].name.c_str(), reasons_of(explained(i)).c_str());
+  if (!a.against.empty()) {
+    std::printf("\nagainst %s: %zu of %zu messages change action\n", a.against.c_str(), changed.size(), res.size());
+    for (const auto& [k, n] : transitions)
+      std::printf("  %-5s %-10s -> %-10s %6zu\n", std::get<0>(k) ? "spam" : "ham", std::get<1>(k).c_str(), std::get<2>(k).c_str(), n);
+    const std::size_t show = std::min<std::size_t>(changed.size(), 20);
+    if (show) std::printf("  %s:\n", show < changed.size() ? "the first 20 (ham first, then the largest score changes; all with --json)" : "each");
+    for (std::size_t k = 0; k < show; ++k) {
+      auto i = changed[k];
+      std::printf("    %-5s %-8s -> %-8s %7.2f -> %7.2f  %s\n", label[i] ? "spam" : "ham", action_of(before[i]).c_str(),
+                  action_of(res[i]).c_str(), before[i].verdict.score, res[i].verdict.score, labels[i].name.c_str());
+    }
+  }
   if (a.rules) {
     std::printf("\nrules (most ham hits first: the false-positive risk):\n%-28s %7s %16s %16s %6s\n", "rule", "points", "ham hits",
                 "spam hits", "S/O");
@@ -733,6 +776,8 @@ void add_train_commands(CLI::App& app, TrainArgs& a) {
   a.eval->add_option("--worst", a.worst, "how many worst false positives/negatives to list");
   a.eval->add_option("--threads", a.threads, "threads");
   a.eval->add_flag("--json", a.json, "machine-readable output");
+  a.eval->add_option("--against", a.against,
+                      "also score with this model (e.g. the one in use) and list the messages whose action changes");
   a.eval->add_flag("--rules", a.rules, "per rule: its points and how many ham and spam it hits");
   a.explain = app.add_subcommand("explain", "why a message gets its score: rule hits and model contributions in points");
   a.explain->add_option("file", a.file, "message file")->required();

@@ -60,6 +60,32 @@ assert ham_hits == sorted(ham_hits, reverse=True), "not sorted by ham hits"
 print("ok: eval --rules matches scan's rule hits for", len(got), "rules")
 PY
 "$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" --rules --worst 0 | grep -q "^rules (most ham hits first" || exit 1
+# --against: the same mail through a second model; the changed actions must be
+# those of two separate --scores runs
+"$tamis" -c "$src/config/tamis.yaml" train --labels "$d/labels.tsv" --bags 1 --out "$d/small.json" 2>/dev/null
+"$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" --model "$d/small.json" --scores "$d/small.tsv" > /dev/null
+"$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" --against "$d/small.json" --json > "$d/against.json"
+"$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" --against "$src/models/default.json" --json > "$d/self.json"
+python3 - "$d" <<'PY'
+import collections, json, sys
+d = sys.argv[1]
+act = lambda f: {r[0]: (r[1], r[3], float(r[2])) for r in (l.split("\t") for l in open(f).read().splitlines())}
+after, before = act(f"{d}/scores.tsv"), act(f"{d}/small.tsv")
+want = collections.Counter((after[p][0], before[p][1], after[p][1]) for p in after if after[p][1] != before[p][1])
+assert want, "the two models agree on every message: the test shows nothing"
+j = json.load(open(f"{d}/against.json"))["against"]
+got = collections.Counter({(t["label"], t["before"], t["after"]): t["count"] for t in j["transitions"]})
+assert got == want, (got, want)
+assert j["changed"] == sum(want.values()) == len(j["messages"]), j["changed"]
+for m in j["messages"]:
+    assert (m["before"], m["after"]) == (before[m["path"]][1], after[m["path"]][1]), m
+    assert abs(m["score_before"] - before[m["path"]][2]) < 1e-3 and abs(m["score_after"] - after[m["path"]][2]) < 1e-3, m
+labels = [m["label"] for m in j["messages"]]
+assert labels == sorted(labels), "ham are not listed first"
+assert json.load(open(f"{d}/self.json"))["against"]["changed"] == 0, "a model differs from itself"
+print("ok: eval --against:", j["changed"], "of 80 change action:", dict(want))
+PY
+"$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" --against "$d/small.json" --worst 0 | grep -q "^against .*small.json: [0-9]* of 80 messages change action" || exit 1
 # the text report prints the same suggestion
 "$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" > "$d/out.txt"
 grep -q "^thresholds for this mail (at most 0.1 % / 0.01 % of its ham at or above): tag " "$d/out.txt" || { cat "$d/out.txt"; exit 1; }
