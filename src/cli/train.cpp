@@ -7,8 +7,8 @@
 //      (5 inner folds), so the trees never see a token score that already
 //      knew the message's label;
 //   3. XGBoost (binary:logistic, hist) with early stopping on a stratified
-//      10% validation part of the training data; the token statistics are
-//      monotone (model::token_monotone).
+//      10% validation part of the training data; the token statistics and
+//      the structural spam signs are monotone (model::monotone_constraints).
 // --folds K repeats the fit on K stratified folds and reports metrics only on
 // each held-out fold; --repeats N does that N times with other splits, and
 // suggests tag/reject thresholds from all the out-of-fold ham scores.
@@ -240,7 +240,7 @@ Fit fit(const std::vector<Example>& ex, const std::vector<std::size_t>& train_id
   }
   Fit out;
   model::TrainParams p = params;
-  p.monotone = model::token_monotone(ncols);
+  p.monotone = model::monotone_constraints(ncols);
   // Several boosters on the same rows, differing only in their seed (row and
   // column samples), averaged: on the SpamAssassin folds 5 bags gave AUC
   // 0.999718 / FNR 7.54 % against 0.999696 / 8.15 % (10 splits), and their
@@ -377,7 +377,7 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
                {"labels_files", a.labels},
                {"params", {{"rounds", p.rounds}, {"max_depth", p.max_depth}, {"eta", p.eta}, {"subsample", p.subsample},
                            {"colsample_bytree", p.colsample}, {"early_stopping", p.early_stopping}, {"seed", p.seed}, {"bags", p.bags},
-                           {"monotone", "tok_sum, tok_mean, tok_top_spam, tok_top_ham: increasing"}}}};
+                           {"monotone", "tok_sum, tok_mean, tok_top_spam, tok_top_ham and model::spam_sign_features(): increasing"}}}};
   std::vector<std::size_t> all(ex.size());
   std::iota(all.begin(), all.end(), 0);
   json folds_json = json::array();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -419,8 +420,22 @@ bool Model::predict(const std::vector<float>& row, bool contributions, Predictio
   return true;
 }
 
-std::vector<int> token_monotone(std::size_t ncols) {
+const std::vector<features::F>& spam_sign_features() {
+  using features::F;
+  static const std::vector<F> f = {
+      F::date_missing, F::date_unparsable, F::msgid_missing, F::msgid_malformed, F::from_missing, F::from_addr_invalid,
+      F::from_name_has_addr, F::to_missing, F::to_undisclosed, F::url_ip_literal, F::url_text_mismatch, F::url_userinfo,
+      F::url_punycode, F::url_encoded_host, F::url_odd_port, F::att_exec, F::att_double_ext, F::att_archive_exec,
+      F::att_macro, F::att_type_mismatch, F::an_missing_boundary, F::an_unterminated, F::an_bad_base64, F::an_bad_qp,
+      F::an_8bit, F::an_charset, F::an_encoded_word, F::an_bad_header, F::an_invalid_utf8_header, F::an_nul,
+      F::anomaly_count, F::hidden_text_ratio, F::html_img_no_text, F::html_forms, F::html_iframes};
+  return f;
+}
+
+std::vector<int> monotone_constraints(std::size_t ncols) {
   std::vector<int> m(ncols, 0);
+  for (features::F f : spam_sign_features())
+    if (features::idx(f) < ncols) m[features::idx(f)] = 1;
   const auto& names = token_feature_names();
   for (std::size_t i = 0; i < names.size() && features::kFeatureCount + i < ncols; ++i)
     if (names[i] != "tok_known") m[features::kFeatureCount + i] = 1;  // tok_known: share of known tokens, no direction

@@ -164,15 +164,20 @@ struct TrainParams {
   // (see average_boosters).
   int bags = 1;
   // Per column: +1 = the margin may only rise with this feature, 0 = free.
-  // Empty = no constraints. tamis train sets token_monotone() (below).
+  // Empty = no constraints. tamis train sets monotone_constraints() (below).
   std::vector<int> monotone;
 };
+// Structural features that can only be signs of spam (a MIME anomaly, an
+// IP-literal link, an executable attachment, hidden text, ...).
+const std::vector<features::F>& spam_sign_features();
 // The constraints tamis trains with, for a row of `ncols` columns: the token
 // statistics that measure spam evidence (tok_sum, tok_mean, tok_top_spam,
-// tok_top_ham) may only raise the score as they rise. Without it, trees
-// fitted on few examples learn dips ("this much spam vocabulary is ham")
-// that do not carry over to other mail.
-std::vector<int> token_monotone(std::size_t ncols);
+// tok_top_ham) and the spam_sign_features() may only raise the score as they
+// rise. Without them, trees fitted on few examples learn dips ("this much
+// spam vocabulary is ham", "a broken quoted-printable part is ham") that do
+// not carry over to other mail, and that a sender could use: with them, no
+// anomaly a spammer adds can lower a score.
+std::vector<int> monotone_constraints(std::size_t ncols);
 // Trains a binary:logistic booster on dense rows (NaN = missing); returns the
 // booster as XGBoost JSON. `valid_*` may be empty (no early stopping).
 // `base` / `valid_base` (may be empty): a per-row starting margin — tamis

@@ -49,10 +49,12 @@ TEST_CASE("model: training keeps the token statistics monotone, even when the da
   const std::size_t ncols = features::kFeatureCount + model::token_feature_names().size();
   const std::size_t tok_sum = features::kFeatureCount;  // token_feature_names()[0]
   REQUIRE(model::token_feature_names()[0] == "tok_sum");
-  auto mono = model::token_monotone(ncols);
+  auto mono = model::monotone_constraints(ncols);
   REQUIRE(mono.size() == ncols);
   CHECK(mono[tok_sum] == 1);
   CHECK(mono[features::idx(features::F::url_count)] == 0);
+  CHECK(mono[features::idx(features::F::anomaly_count)] == 1);
+  CHECK(mono[features::idx(features::F::url_ip_literal)] == 1);
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> u(0, 10);
   std::vector<float> X, y;
@@ -361,4 +363,38 @@ TEST_CASE("model: averaged boosters give the mean of their margins, in XGBoost t
   other["learner"]["learner_model_param"]["base_score"] = "2E-1";
   CHECK_THROWS_AS(model::average_boosters({boosters[0], other.dump()}), std::invalid_argument);
   CHECK_THROWS_AS(model::average_boosters({}), std::invalid_argument);
+}
+
+TEST_CASE("model: in the shipped model no spam sign lowers a score (anomalies, IP links, executables, ...)", "[model]") {
+  // The constraint a sender would otherwise probe for: add a MIME anomaly or
+  // hidden text to a message and see its score drop.
+  auto snap = engine::Snapshot::build(test::src_path("config/tamis.yaml"));
+  const auto& m = *snap->model;
+  engine::ScanOptions o;
+  o.keep_row = true;
+  std::ifstream labels(test::src_path("../shared/corpora/spamassassin-public/labels.tsv"));
+  std::string line;
+  int n = 0, rows = 0, raised = 0;
+  while (std::getline(labels, line)) {
+    if (n++ % 30) continue;  // every 30th message, ham and spam (~200)
+    auto rel = line.substr(line.find('\t') + 1);
+    auto row = engine::scan(*snap, test::read_file(test::src_path("../shared/corpora/spamassassin-public/" + rel)), {}, o).row;
+    REQUIRE(row.size() == m.feature_names().size());
+    ++rows;
+    model::Prediction base;
+    REQUIRE(m.predict(row, false, base));
+    for (features::F f : model::spam_sign_features()) {
+      auto r = row;
+      auto& v = r[features::idx(f)];
+      if (std::isnan(v)) continue;
+      v += 1.0f;
+      model::Prediction up;
+      REQUIRE(m.predict(r, false, up));
+      INFO(rel << ": " << m.feature_names()[features::idx(f)]);
+      CHECK(up.margin >= base.margin - 1e-5f);
+      raised += up.margin > base.margin + 1e-3f;
+    }
+  }
+  CHECK(rows > 150);
+  CHECK(raised > 0);  // the signs do count
 }
