@@ -23,6 +23,13 @@ std::vector<float> row_with_urls(const model::Model& m, float urls) {
 std::string tmp(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("tamis-" + std::to_string(::getpid()) + "-" + name)).string();
 }
+// The tiny model saved to `path`, read back as JSON (to be edited and reloaded).
+nlohmann::json saved_tiny_model(const std::string& path) {
+  test::tiny_model()->save(path);
+  nlohmann::json j;
+  std::ifstream(path) >> j;
+  return j;
+}
 // A token table trained on tokenized documents (label 1 = spam).
 model::TokenTable train_table(const std::vector<std::vector<std::uint64_t>>& docs, const std::vector<int>& labels,
                               std::size_t min_count = 1) {
@@ -118,14 +125,8 @@ TEST_CASE("model: save and load give the same predictions", "[model]") {
 }
 
 TEST_CASE("model: a model built for another feature schema is refused", "[model]") {
-  auto m = test::tiny_model();
   auto path = tmp("old.json");
-  m->save(path);
-  nlohmann::json j;
-  {
-    std::ifstream in(path);
-    in >> j;
-  }
+  auto j = saved_tiny_model(path);
   j["schema_hash"] = "0000000000000000";
   {
     std::ofstream(path) << j.dump();
@@ -149,14 +150,8 @@ TEST_CASE("model: a missing or malformed model file is refused with its path", "
 }
 
 TEST_CASE("model: a booster whose tree loops back or names a feature it lacks is refused", "[model]") {
-  auto m = test::tiny_model();
   auto path = tmp("loop.json");
-  m->save(path);
-  nlohmann::json good;
-  {
-    std::ifstream in(path);
-    in >> good;
-  }
+  auto good = saved_tiny_model(path);
   auto refused = [&](const nlohmann::json& j) {
     std::ofstream(path) << j.dump();
     try {
