@@ -19,6 +19,14 @@ sed "s|paths: \[../rules\]|paths: [$repo/rules]|; s|path: ../models/default.json
   "$repo/config/tamis.yaml" | sed 's/^reject_action: reject/reject_action: tag  # so the score shows in a header/' > "$work/tamis.yaml"
 "$tamisd" -c "$work/tamis.yaml" --log stderr --socket "inet:$port@127.0.0.1" 2> "$work/tamisd.log" &
 pid=$!
+# Wait until tamisd has loaded the model and listens (seconds under ASan on a
+# busy machine: longer than miltertest's own 5 s of connection retries).
+i=0
+until grep -q " listening on " "$work/tamisd.log"; do
+  kill -0 $pid 2>/dev/null || { echo "tamisd exited:"; cat "$work/tamisd.log"; exit 1; }
+  i=$((i + 1)); [ $i -le 1200 ] || { echo "tamisd not listening after 120 s:"; cat "$work/tamisd.log"; exit 1; }
+  sleep 0.1
+done
 milter=$(TAMIS_MILTER="inet:$port@127.0.0.1" TAMIS_MESSAGE="$msg" miltertest -s "$here/consistency/score.lua" | sed -n 's/^score=//p')
 echo "scan=$scan eval=$eval_score tamisd=$milter"
 if [ "$scan" = "$eval_score" ] && [ "$scan" = "$milter" ] && [ -n "$scan" ]; then
