@@ -144,3 +144,47 @@ TEST_CASE("engine: a reload keeps compiled rules and model that did not change, 
   CHECK_THROWS_AS(engine::Snapshot::build(cfg, true, 5, fourth.get()), core::ConfigError);
 
 }
+
+// README "When legitimate mail is tagged": the local rule it shows, keyed on
+// the client name the MTA verified, lets that sender's mail through; a From
+// header naming the same domain, which anyone can write, does not.
+TEST_CASE("engine: a local rule with negative points on the verified client name lets a sender through", "[engine][shipped]") {
+  test::TempDir d;
+  std::filesystem::create_directories(d.p / "rules.d");
+  d.write("rules.d/50-allow.yaml",
+          "rules:\n"
+          "  - id: LOCAL_ALLOW_NEWS_EXAMPLE\n"
+          "    description: Newsletter our users subscribed to, sent from its own servers\n"
+          "    target: env_client_host\n"
+          "    pattern: '(^|\\.)news\\.example\\.com$'\n"
+          "    score: -10\n");
+  auto cfg = d.write("tamis.yaml", "model: {path: " + test::src_path("models/default.json") + "}\nrules:\n  paths: [" +
+                                       test::src_path("rules") + "]\n  local_dir: rules.d\n");
+  auto snap = engine::Snapshot::build(cfg);
+  REQUIRE(snap->model);
+  auto msg = test::message("Cheap VIAGRA online!!! 100% GUARANTEED",
+                           "Buy cheap Viagra and Cialis here, no prescription. Click here! http://203.0.113.9/buy",
+                           {"From: \"News\" <offers@news.example.com>"});
+  auto env_from = [](const std::string& host) {
+    core::Envelope e;
+    e.has_envelope = true;
+    e.client_ip = "192.0.2.25";
+    e.client_host = host;
+    e.helo = host;
+    e.mail_from = "bounce@news.example.com";
+    e.rcpt_to = {"alice@example.org"};
+    return e;
+  };
+  auto verified = engine::scan(*snap, msg, env_from("mta7.news.example.com"));
+  auto unverified = engine::scan(*snap, msg, env_from("unknown"));
+  auto lookalike = engine::scan(*snap, msg, env_from("news.example.com.evil.example"));
+  INFO("verified " << verified.verdict.score << ", unverified " << unverified.verdict.score << ", lookalike "
+                   << lookalike.verdict.score);
+  CHECK(unverified.verdict.action != core::Action::Accept);
+  CHECK(lookalike.verdict.action != core::Action::Accept);
+  CHECK(verified.verdict.action == core::Action::Accept);
+  CHECK(std::find(verified.rule_hits.begin(), verified.rule_hits.end(), "LOCAL_ALLOW_NEWS_EXAMPLE") != verified.rule_hits.end());
+  CHECK(std::find(unverified.rule_hits.begin(), unverified.rule_hits.end(), "LOCAL_ALLOW_NEWS_EXAMPLE") == unverified.rule_hits.end());
+  // Local rules are not model features: the points are added as they are.
+  CHECK(verified.verdict.score == Approx(unverified.verdict.score - 10));
+}
