@@ -15,7 +15,7 @@
 namespace tamis::config {
 
 struct Thresholds {
-  double tag = 3.6;     // score at or above: tag (headers + subject prefix)
+  double tag = 3.5;     // score at or above: tag (headers + subject prefix)
   double reject = 6.5;  // score at or above: the reject action
 };
 

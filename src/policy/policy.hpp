@@ -14,7 +14,7 @@
 namespace tamis::policy {
 
 struct Policy {
-  double tag = 3.6;
+  double tag = 3.5;
   double reject = 6.5;
   core::Action reject_action = core::Action::Reject;
   double points_per_logit = 1.0;  // model points = margin * points_per_logit

@@ -44,7 +44,7 @@ TEST_CASE("config: the shipped tamis.yaml loads and matches the built-in default
 TEST_CASE("config: an empty file gives the defaults", "[config]") {
   auto p = write_tmp("");
   auto c = config::load_config(p);
-  CHECK(c.thresholds.tag == 3.6);
+  CHECK(c.thresholds.tag == 3.5);
   CHECK(c.thresholds.reject == 6.5);
   std::filesystem::remove(p);
 }
