@@ -191,7 +191,7 @@ std::string shape_of(std::string_view v) {
 
 const std::vector<std::string> kFixedTargets = {
     "subject", "from", "from_addr", "from_name", "reply_to_addr", "to", "message_id", "headers", "body", "html",
-    "url", "url_host", "url_domain", "attachment_name", "attachment_type", "attachment_member", "env_helo",
+    "html_hidden", "url", "url_host", "url_domain", "attachment_name", "attachment_type", "attachment_member", "env_helo",
     "env_client_ip", "env_client_host", "env_mail_from", "env_rcpt", "env_auth_user", "anomaly"};
 
 }  // namespace
@@ -372,6 +372,7 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   std::size_t images = 0, forms = 0, scripts = 0, iframes = 0, fonts = 0, comments = 0, hidden = 0;
   bool html_present = false, plain_present = false;
   std::vector<std::string> alt_html;  // html text of multipart/alternative twins
+  std::string hidden_all;             // text the HTML hides by style, one line per hidden element
   for (const auto& t : msg.texts) {
     if (deadline.expired()) break;
     if (t.html) {
@@ -379,6 +380,8 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
       HtmlInfo hi = html_to_text(t.text, lim.max_html_bytes, lim.max_urls);
       images += hi.images; forms += hi.forms; scripts += hi.scripts; iframes += hi.iframes;
       fonts += hi.font_tags; comments += hi.comments; hidden += hi.hidden_chars;
+      if (!hi.hidden_text.empty() && hidden_all.size() < kMaxHiddenText)
+        hidden_all.append(std::string_view(hi.hidden_text).substr(0, kMaxHiddenText - hidden_all.size())).push_back('\n');
       for (auto& l : hi.links) links.push_back(std::move(l));
       if (html_all.size() < lim.max_field_bytes)
         html_all.append(std::string_view(t.text).substr(0, lim.max_field_bytes - html_all.size()));
@@ -410,6 +413,7 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
     fl.add("body", std::move(lf));
   }
   if (html_present) fl.add("html", cap(html_all));
+  if (!hidden_all.empty()) fl.add("html_hidden", std::move(hidden_all));
 
   CharStats bs = char_stats(body);
   set(F::text_len_log, logsz(body.size()));

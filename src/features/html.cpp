@@ -86,6 +86,14 @@ bool is_block(const char* t) {
   }
 }
 
+// Tag boundaries inside hidden text separate words ("<p>a</p><p>b</p>");
+// the text of one hidden element is one line.
+void hidden_break(std::string& ht, char c) {
+  if (ht.empty() || ht.size() >= kMaxHiddenText || ht.back() == '\n') return;
+  if (ht.back() == ' ') ht.back() = c;
+  else ht.push_back(c);
+}
+
 void newline(HtmlInfo& h) {
   if (!h.text.empty() && h.text.back() != '\n') h.text.push_back('\n');
 }
@@ -117,6 +125,7 @@ void on_start(void* ctx, const xmlChar* name_x, const xmlChar** atts) {
     }
   }
   if (hides(name, atts)) o.hidden = true;
+  if (st.hidden()) hidden_break(h.hidden_text, ' ');
   if (o.block) newline(h);
   if (st.stack.size() < kMaxStack) st.stack.push_back(o);
   else h.truncated = true;
@@ -126,6 +135,12 @@ void on_end(void* ctx, const xmlChar* name) {
   auto& st = *static_cast<State*>(ctx);
   if (st.stack.empty()) return;
   if (st.stack.back().block) newline(st.info);
+  // The element that started hiding ends its line of hidden text, so that
+  // two short hidden pieces (a preview line, a spacer) are never one run.
+  if (st.stack.back().hidden) {
+    bool started_hiding = st.stack.size() == 1 || !st.stack[st.stack.size() - 2].hidden;
+    hidden_break(st.info.hidden_text, started_hiding ? '\n' : ' ');
+  }
   st.stack.pop_back();
 }
 
@@ -136,6 +151,7 @@ void on_chars(void* ctx, const xmlChar* ch, int len) {
   std::string_view t(reinterpret_cast<const char*>(ch), static_cast<std::size_t>(len));
   if (st.hidden()) {
     h.hidden_chars += t.size();
+    if (h.hidden_text.size() < kMaxHiddenText) h.hidden_text.append(t.substr(0, kMaxHiddenText - h.hidden_text.size()));
     return;
   }
   bool all_space = std::all_of(t.begin(), t.end(), [](char c) { return core::is_space(c); });

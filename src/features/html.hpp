@@ -31,8 +31,11 @@ struct HtmlInfo {
   std::size_t font_tags = 0;
   std::size_t tags = 0;
   std::size_t hidden_chars = 0;  // text under display:none, visibility:hidden, font-size:0/1px, hidden
+  std::string hidden_text;       // that text, one line per hidden element (at most kMaxHiddenText bytes)
   bool truncated = false;        // input was cut at max_bytes or at the tag cap
 };
+
+constexpr std::size_t kMaxHiddenText = 16384;
 
 HtmlInfo html_to_text(std::string_view html, std::size_t max_bytes, std::size_t max_links);
 

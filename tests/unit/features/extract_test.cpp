@@ -50,6 +50,34 @@ TEST_CASE("features: HTML is rendered to visible text with a real parser; hidden
   CHECK(h.comments == 1);
 }
 
+TEST_CASE("features: hidden text is kept apart, one line per hidden element, nested markup included", "[features]") {
+  auto h = features::html_to_text(
+      "<html><head><style type='text/css' style='display:none;'>P {margin:0;}</style></head><body>"
+      "<span style='display:none'>Preview line&zwnj;&nbsp;</span><p>Shown</p>"
+      "<div style='font-size:0px'><p>nested</p><p>words<b>here</b></p></div>"
+      "<td style='font-size:1px'>&nbsp;</td></body></html>",
+      1 << 20, 100);
+  CHECK(h.text.find("Shown") != std::string::npos);
+  // The <style> element is hidden by its style but is not text: it is not there.
+  CHECK(h.hidden_text.find("margin") == std::string::npos);
+  CHECK(h.hidden_text.find("Preview line") == 0);
+  CHECK(h.hidden_text.find("\nnested words here") != std::string::npos);
+  CHECK(std::count(h.hidden_text.begin(), h.hidden_text.end(), '\n') == 3);
+}
+
+TEST_CASE("limits: hidden text is kept up to kMaxHiddenText bytes, and counted whole", "[limits]") {
+  std::string words;
+  while (words.size() < 3 * features::kMaxHiddenText) words += "hashbuster ";
+  auto h = features::html_to_text("<p>Hi</p><div style='display:none'>" + words + "</div>", 1 << 20, 100);
+  CHECK(h.hidden_text.size() == features::kMaxHiddenText);
+  CHECK(h.hidden_chars == words.size());
+  auto e = X(test::message("t", "<p>Hi</p><div style='display:none'>" + words + "</div>", {}, "text/html; charset=utf-8"));
+  const auto* hidden = e.fields.get("html_hidden");
+  REQUIRE(hidden);
+  REQUIRE(hidden->size() == 1);
+  CHECK((*hidden)[0].size() <= features::kMaxHiddenText + 1);  // + the line end
+}
+
 TEST_CASE("features: URLs get hosts and registrable domains from the Public Suffix List", "[features]") {
   auto u = features::parse_url("http://mail.example.co.uk:8080/path?q=1");
   REQUIRE(u);

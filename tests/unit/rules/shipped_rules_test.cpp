@@ -47,6 +47,8 @@ std::string build(const rules::RuleSpec& r, const std::string& ex_raw, core::Env
   if (t.starts_with("header:")) return "From: a@example.com\r\nSubject: t\r\n" + t.substr(7) + ": " + ex + "\r\n\r\nhello\r\n";
   if (t == "body") return test::message("t", ex);
   if (t == "html") return test::message("t", ex, {}, "text/html; charset=utf-8");
+  if (t == "html_hidden")  // the example is the inside of a hidden element
+    return test::message("t", "<html><head><style type=\"text/css\" style=\"display:none;\"> P {margin:0;} </style></head><body><p>Hello</p><div style=\"display:none\">" + ex + "</div><p>Bye</p></body></html>", {}, "text/html; charset=utf-8");
   if (t == "url") return test::message("t", "see " + ex + " now");
   if (t == "url_host" || t == "url_domain") return test::message("t", "see http://" + ex + "/page now");
   if (t == "attachment_name") return test::with_attachment(ex, "application/octet-stream", "data");
