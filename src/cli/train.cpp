@@ -340,7 +340,7 @@ ThresholdSuggestion suggest_thresholds(const std::vector<double>& score, const s
 std::vector<std::string> rule_feature_ids(const engine::Snapshot& snap) {
   std::vector<std::string> ids;
   for (const auto& r : snap.rules->rules())
-    if (r.enabled) ids.push_back(r.id);
+    if (r.enabled && r.model_feature) ids.push_back(r.id);
   return ids;
 }
 

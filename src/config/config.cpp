@@ -335,7 +335,7 @@ void load_rule_file_unguarded(const std::string& file, std::vector<rules::RuleSp
   if (!list) return;
   if (!list.IsSequence()) cx.fail(list, "'rules' must be a list");
   for (const auto& n : list) {
-    cx.only_keys(n, "a rule", {"id", "description", "target", "pattern", "flags", "meta", "group", "score", "enabled", "examples"});
+    cx.only_keys(n, "a rule", {"id", "description", "target", "pattern", "flags", "meta", "group", "score", "enabled", "model_feature", "examples"});
     if (!n["id"]) cx.fail(n, "rule without an id");
     std::string id = cx.get<std::string>(n["id"], "id");
     int line = n.Mark().line + 1;
@@ -361,6 +361,7 @@ void load_rule_file_unguarded(const std::string& file, std::vector<rules::RuleSp
     cx.opt(n, "group", r->group, id);
     cx.opt(n, "score", r->score, id);
     cx.opt(n, "enabled", r->enabled, id);
+    cx.opt(n, "model_feature", r->model_feature, id);
     if (!(local && existing != out.end()) && !n["score"]) cx.fail(n, "rule " + id + ": missing score");
     if (auto ex = n["examples"]) {
       cx.only_keys(ex, "examples", {"hit", "miss"});

@@ -26,6 +26,7 @@ struct RuleSpec {
   std::string group;
   double score = 0;
   bool enabled = true;
+  bool model_feature = true;  // false: `tamis train` does not give its hits to the model
   std::string file;      // where it was defined, for errors
   int line = 0;
   bool operator==(const RuleSpec&) const = default;

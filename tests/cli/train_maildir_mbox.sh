@@ -23,6 +23,23 @@ out=$("$tamis" -c "$src/config/tamis.yaml" train --ham "$d/Maildir" --spam "$d/s
 echo "$out" | grep -q "tamis train: 100 messages" || { echo "$out"; echo "expected 60 ham + 40 spam (mbox has $n_mbox From lines)"; exit 1; }
 echo "$out" | grep -q "^mean: AUC=" || { echo "$out"; exit 1; }
 [ -s "$d/m.json" ]
+# rules marked model_feature: false (helpers that only negate a meta rule,
+# such as "the From address is at the brand's own domain") are not features
+python3 - "$d/m.json" "$src/rules" <<'PY'
+import json, re, sys, glob
+rf = json.load(open(sys.argv[1]))["rule_features"]
+off = set()
+for f in glob.glob(sys.argv[2] + "/*.yaml"):
+    cur = None
+    for line in open(f):
+        m = re.match(r"\s*- id: (\S+)", line)
+        if m: cur = m.group(1)
+        if re.match(r"\s*model_feature: false", line): off.add(cur)
+assert off >= {"FROM_ADDR_BRAND_DOMAIN", "URL_KNOWN_LINK_REWRITER"}, off
+assert not off & set(rf), off & set(rf)
+assert "BODY_DRUG_NAME_ANY_FORM" in rf and "FROM_NAME_BRAND_SECURITY" in rf
+print("ok:", len(rf), "rule features, not", sorted(off))
+PY
 "$tamis" -c "$src/config/tamis.yaml" eval --ham "$d/Maildir" --spam "$d/spam.mbox" --json --model "$d/m.json" |
   python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["messages"]=={"ham":60,"spam":40}, j["messages"]; print("ok:", j["messages"], "AUC", round(j["auc"],4))'
 

@@ -203,3 +203,22 @@ TEST_CASE("rules: a rules.d pack overrides a shipped rule by id and adds new one
   CHECK(ids(*cr, h) == std::vector<std::string>{"A", "C"});
   CHECK(h.points == 10);
 }
+
+TEST_CASE("rules: model_feature defaults to true; a pack or a rules.d override can turn it off", "[rules][config]") {
+  test::TempDir d;
+  std::filesystem::create_directories(d.p / "shipped");
+  std::filesystem::create_directories(d.p / "rules.d");
+  d.write("shipped/10.yaml",
+          "rules:\n  - id: A\n    target: body\n    pattern: foo\n    score: 0\n    model_feature: false\n"
+          "  - id: B\n    target: body\n    pattern: bar\n    score: 2\n  - id: C\n    target: body\n    pattern: baz\n    score: 1\n");
+  d.write("rules.d/local.yaml", "rules:\n  - id: B\n    model_feature: false\n");
+  d.write("t.yaml", "model: {enabled: false}\nrules:\n  paths: [shipped]\n  local_dir: rules.d\n");
+  auto specs = config::load_rules(config::load_config((d.p / "t.yaml").string()));
+  REQUIRE(specs.size() == 3);
+  CHECK_FALSE(specs[0].model_feature);
+  CHECK_FALSE(specs[1].model_feature);
+  CHECK(specs[1].score == 2);  // the override changed only the key it gave
+  CHECK(specs[2].model_feature);
+  d.write("rules.d/local.yaml", "rules:\n  - id: C\n    model_feature: maybe\n");
+  CHECK_THROWS_AS(config::load_rules(config::load_config((d.p / "t.yaml").string())), core::ConfigError);
+}
