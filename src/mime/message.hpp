@@ -53,7 +53,8 @@ constexpr std::size_t kAnomalyCount = static_cast<std::size_t>(Anomaly::kCount);
 struct HeaderField {
   std::string name;      // as written
   std::string lname;     // lower-case name, for lookups
-  std::string value;     // unfolded, RFC 2047 decoded, valid UTF-8
+  std::string value;     // unfolded, RFC 2047 decoded, valid UTF-8 (raw 8-bit text
+                         // that is not UTF-8 is read in the body's charset)
   std::string raw;       // unfolded raw value (bytes as received)
 };
 
@@ -104,6 +105,9 @@ ParsedMessage parse(std::string_view raw, const core::Limits& limits,
 // replaced (U+FFFD) and reported through the two flags.
 std::string to_utf8(std::string_view in, std::string_view charset, bool* unknown_charset,
                     bool* bad_data);
+// The iconv name of a charset as mail writes it ("us-ascii", "utf-8", "gbk"
+// for gb2312, ...).
+std::string canonical_charset(std::string_view cs);
 // Decodes RFC 2047 encoded-words in a header value; counts decoded words.
 std::string decode_rfc2047(std::string_view in, std::size_t* words, bool* malformed);
 // True if `s` is valid UTF-8.

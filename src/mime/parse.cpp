@@ -100,6 +100,7 @@ struct Walker {
   const core::Deadline& dl;
   ParsedMessage& out;
   std::size_t text_bytes = 0;
+  std::vector<std::size_t> raw_8bit_headers;  // into out.headers: 8-bit, not UTF-8, decoded at the end
 
   // Splits the header block from the body, unfolding and bounding fields.
   Header split_header(std::string_view ent) {
@@ -173,28 +174,49 @@ struct Walker {
       hf.lname = lower(f.name);
       hf.raw = f.value;
       bool has8 = std::any_of(f.value.begin(), f.value.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
-      std::string_view base = f.value;
-      std::string cleaned;
+      if (f.value.find('\0') != std::string::npos) out.flag(Anomaly::NulBytes);
       if (has8) {
         out.header_8bit = true;
-        if (!valid_utf8(base)) {
+        if (!valid_utf8(f.value)) {
           out.flag(Anomaly::InvalidUtf8Header);
-          cleaned = sanitize_utf8(base);
-          base = cleaned;
+          raw_8bit_headers.push_back(out.headers.size());  // its charset is known once the body is
+          out.headers.push_back(std::move(hf));
+          continue;
         }
       }
-      if (base.find('\0') != std::string_view::npos) out.flag(Anomaly::NulBytes);
-      bool malformed = false;
-      if (base.find("=?") != std::string_view::npos) {
-        hf.value = decode_rfc2047(base, &out.encoded_words, &malformed);
-        if (malformed) out.flag(Anomaly::BadEncodedWord);
-      } else {
-        hf.value = std::string(base);
-      }
+      hf.value = decode_header_value(f.value);
       out.headers.push_back(std::move(hf));
     }
     for (auto name : kOnce)
       if (out.header_count(name) > 1) out.flag(Anomaly::DuplicateHeader);
+  }
+
+  std::string decode_header_value(std::string_view utf8) {
+    if (utf8.find("=?") == std::string_view::npos) return std::string(utf8);
+    bool malformed = false;
+    std::string v = decode_rfc2047(utf8, &out.encoded_words, &malformed);
+    if (malformed) out.flag(Anomaly::BadEncodedWord);
+    return v;
+  }
+
+  // Raw 8-bit header text that is not UTF-8 (RFC 6532 allows only UTF-8
+  // there) is in the legacy charset of the sender's mailer, which is the one
+  // it declares for the body: Big5, GB2312, KOI8-R, Latin-1. Reading the
+  // bytes as UTF-8 instead keeps the pairs that happen to be valid, and
+  // Chinese turns into scattered Cyrillic letters. Without a declared
+  // legacy charset, to_utf8's rule for mislabelled text applies (mostly
+  // UTF-8: strays replaced; else windows-1252).
+  void decode_raw_8bit_headers() {
+    if (raw_8bit_headers.empty()) return;
+    std::string charset = "us-ascii";
+    for (const auto& t : out.texts) {
+      std::string c = canonical_charset(t.charset);
+      if (c != "us-ascii" && c != "utf-8") { charset = t.charset; break; }
+    }
+    for (std::size_t i : raw_8bit_headers) {
+      HeaderField& hf = out.headers[i];
+      hf.value = decode_header_value(to_utf8(hf.raw, charset, nullptr, nullptr));
+    }
   }
 
   // RFC 2231 (filename*=utf-8''%E2...) or plain / RFC 2047 parameter value.
@@ -442,6 +464,7 @@ struct Walker {
 ParsedMessage parse(std::string_view raw, const core::Limits& limits, const core::Deadline& deadline) {
   ParsedMessage out;
   out.raw_size = raw.size();
+  Walker w{limits, deadline, out, 0, {}};
   try {
     if (raw.size() > limits.max_scan_bytes) {
       out.flag(Anomaly::Truncated);
@@ -450,11 +473,16 @@ ParsedMessage parse(std::string_view raw, const core::Limits& limits, const core
     // A file or mbox may start with an envelope line; a milter never sends one.
     if (raw.substr(0, 5) == "From ") raw.remove_prefix(next_line(raw, 0).next);
     if (std::memchr(raw.data(), '\0', raw.size()) != nullptr) out.flag(Anomaly::NulBytes);
-    Walker w{limits, deadline, out};
     w.entity(raw, 0, false);
+    w.decode_raw_8bit_headers();
   } catch (...) {
     // mimetic or the allocator threw: keep what was parsed, say so.
     out.flag(Anomaly::Truncated);
+    try {
+      for (std::size_t i : w.raw_8bit_headers)
+        if (i < out.headers.size() && out.headers[i].value.empty()) out.headers[i].value = sanitize_utf8(out.headers[i].raw);
+    } catch (...) {  // left empty, which is valid UTF-8
+    }
   }
   if (out.top_content_type.empty()) out.top_content_type = "text/plain";
   return out;

@@ -42,6 +42,8 @@ std::size_t utf8_seq_len(std::string_view s, std::size_t i) {
   return n;
 }
 
+}  // namespace
+
 // Maps mail's charset names (and their common misspellings) onto iconv names.
 std::string canonical_charset(std::string_view cs) {
   std::string c = lower(cs);
@@ -51,12 +53,15 @@ std::string canonical_charset(std::string_view cs) {
   if (c == "utf8" || c == "utf-8") return "utf-8";
   if (c == "ks_c_5601-1987" || c == "ks_c_5601") return "cp949";
   if (c == "x-sjis" || c == "shift-jis") return "shift_jis";
+  if (c == "chinesebig5" || c == "x-x-big5") return "big5";  // Outlook Express names
   if (c == "x-gbk" || c == "gb2312" || c == "x-gb2312") return "gbk";  // gbk is a superset
   if (c == "iso-8859-8-i") return "iso-8859-8";
   if (c == "x-mac-roman" || c == "macintosh") return "macintosh";
   if (c == "unicode-1-1-utf-7" || c == "x-unicode-2-0-utf-7") return "utf-7";
   return c;
 }
+
+namespace {
 
 // iconv descriptors are costly to open; keep one per charset per thread.
 // The map is bounded: a hostile message cannot make us open thousands.
@@ -102,21 +107,40 @@ std::string sanitize_utf8(std::string_view s) {
   return out;
 }
 
+namespace {
+// Text that is not valid UTF-8 although its label says ASCII or UTF-8, or
+// names a charset iconv does not know. Mostly UTF-8 with a few stray bytes:
+// keep the UTF-8, replace the strays. More invalid bytes than valid
+// multi-byte characters: a legacy 8-bit charset the sender did not declare;
+// read it as windows-1252, where every byte is a character (Latin-1 text
+// comes out right), rather than keep the byte pairs that happen to be valid
+// UTF-8 (Big5 or GB2312 text would turn into scattered Cyrillic letters).
+std::string rescue_non_utf8(std::string_view in) {
+  std::size_t valid = 0, invalid = 0;
+  for (std::size_t i = 0; i < in.size();) {
+    if (static_cast<unsigned char>(in[i]) < 0x80) { ++i; continue; }
+    std::size_t n = utf8_seq_len(in, i);
+    if (n == 0) { ++invalid; ++i; } else { ++valid; i += n; }
+  }
+  if (invalid > valid) return to_utf8(in, "windows-1252", nullptr, nullptr);
+  return sanitize_utf8(in);
+}
+}  // namespace
+
 std::string to_utf8(std::string_view in, std::string_view charset, bool* unknown_charset,
                     bool* bad_data) {
   std::string cs = canonical_charset(charset);
   if (cs == "us-ascii" || cs == "utf-8") {
-    // Mail labelled ASCII is very often really UTF-8 or Latin-1; keep valid
-    // UTF-8 as is and replace the rest.
+    // Mail labelled ASCII is very often really UTF-8 or Latin-1.
     if (valid_utf8(in)) return std::string(in);
     if (bad_data) *bad_data = true;
-    return sanitize_utf8(in);
+    return rescue_non_utf8(in);
   }
   thread_local IconvCache cache;
   iconv_t cd = cache.get(cs);
   if (cd == reinterpret_cast<iconv_t>(-1)) {
     if (unknown_charset) *unknown_charset = true;
-    return sanitize_utf8(in);
+    return valid_utf8(in) ? std::string(in) : rescue_non_utf8(in);
   }
   iconv(cd, nullptr, nullptr, nullptr, nullptr);  // reset shift state
   std::string out;

@@ -122,6 +122,66 @@ TEST_CASE("mime: invalid UTF-8 in headers is flagged and sanitised", "[mime][mal
   CHECK(m.header_8bit);
 }
 
+TEST_CASE("mime: 8-bit text labelled ASCII that is not UTF-8 is read as windows-1252, not as coincidental UTF-8", "[mime][malformed]") {
+  // Latin-1 sent without a charset
+  auto latin = P("Subject: x\n\nCaf\xE9 cr\xE8me br\xFBl\xE9" "e\n");
+  CHECK(all_text(latin).find("Caf\xC3\xA9 cr\xC3\xA8me br\xC3\xBBl\xC3\xA9" "e") != std::string::npos);
+  CHECK(latin.has(Anomaly::BadCharsetData));
+  // Big5 sent without a charset: "\xB6" "l" and "\xD0\x9F"-like pairs must not
+  // survive as Cyrillic; every byte becomes a Latin-1 range character
+  auto big5 = P("Subject: x\n\n\xA4\xA4\xA4\xE5\xD0\x9F\xB6" "l\xA5\xF3\n");
+  std::string t = all_text(big5);
+  CHECK(t.find("\xD0\x9F") == std::string::npos);  // П, from the pair D0 9F
+  CHECK(t.find("\xC3\x90") != std::string::npos);  // Ð, from the byte D0
+  // UTF-8 with one stray byte keeps its UTF-8
+  auto mostly = P("Subject: x\n\nCaf\xC3\xA9 cr\xC3\xA8me \xFF ok\n");
+  CHECK(all_text(mostly).find("Caf\xC3\xA9 cr\xC3\xA8me \xEF\xBF\xBD ok") != std::string::npos);
+}
+
+TEST_CASE("mime: raw 8-bit header text that is not UTF-8 is read in the body's declared charset", "[mime][malformed]") {
+  SECTION("Big5 subject, Big5 body") {
+    auto m = P("Subject: \xA4\xA4\xA4\xE5\xB6" "l\xA5\xF3\nFrom: a@example.com\n"
+               "Content-Type: text/plain; charset=big5\n\nx\n");
+    CHECK(m.has(Anomaly::InvalidUtf8Header));
+    REQUIRE(m.header("subject"));
+    CHECK(m.header("subject")->value == "\xE4\xB8\xAD\xE6\x96\x87\xE9\x83\xB5\xE4\xBB\xB6");  // 中文郵件
+    CHECK(m.header("subject")->raw == "\xA4\xA4\xA4\xE5\xB6" "l\xA5\xF3");
+  }
+  SECTION("GB2312 From name; the charset is on a part inside multipart/alternative") {
+    auto m = P("From: \xC4\xE3\xBA\xC3 <a@example.com>\nSubject: x\nContent-Type: multipart/alternative; boundary=b\n\n"
+               "--b\nContent-Type: text/plain; charset=us-ascii\n\nhi\n"
+               "--b\nContent-Type: text/html; charset=\"GB2312\"\n\n<p>hi</p>\n--b--\n");
+    REQUIRE(m.header("from"));
+    CHECK(m.header("from")->value == "\xE4\xBD\xA0\xE5\xA5\xBD <a@example.com>");  // 你好
+  }
+  SECTION("KOI8-R subject, with an RFC 2047 word after it") {
+    auto m = P("Subject: \xF0\xD2\xC9\xD7\xC5\xD4 =?utf-8?q?caf=C3=A9?=\nFrom: a@example.com\n"
+               "Content-Type: text/plain; charset=koi8-r\n\nx\n");
+    REQUIRE(m.header("subject"));
+    CHECK(m.header("subject")->value == "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 caf\xC3\xA9");  // Привет café
+  }
+  SECTION("no legacy charset declared: windows-1252") {
+    auto m = P("Subject: caf\xE9 cr\xE8me\nFrom: a@example.com\nContent-Type: text/plain; charset=utf-8\n\nx\n");
+    REQUIRE(m.header("subject"));
+    CHECK(m.header("subject")->value == "caf\xC3\xA9 cr\xC3\xA8me");
+  }
+  SECTION("no legacy charset, mostly UTF-8: the UTF-8 stays, the stray byte is replaced") {
+    auto m = P("Subject: caf\xC3\xA9 cr\xC3\xA8me \xFF\nFrom: a@example.com\n\nx\n");
+    REQUIRE(m.header("subject"));
+    CHECK(m.header("subject")->value == "caf\xC3\xA9 cr\xC3\xA8me \xEF\xBF\xBD");
+  }
+  SECTION("valid UTF-8 is kept as it is, whatever the body says") {
+    auto m = P("Subject: caf\xC3\xA9\nFrom: a@example.com\nContent-Type: text/plain; charset=big5\n\nx\n");
+    CHECK_FALSE(m.has(Anomaly::InvalidUtf8Header));
+    CHECK(m.header("subject")->value == "caf\xC3\xA9");
+  }
+  SECTION("bytes the charset does not have become U+FFFD") {
+    auto m = P("Subject: a\x81" "b\nFrom: a@example.com\n\nx\n");  // 0x81 is unassigned in windows-1252
+    REQUIRE(m.header("subject"));
+    CHECK(m.header("subject")->value == "a\xEF\xBF\xBD" "b");
+  }
+}
+
 TEST_CASE("mime: NUL bytes are flagged and do not cut the message", "[mime][malformed]") {
   std::string raw = test::message("x", std::string("before\0after", 12));
   auto m = P(raw);
