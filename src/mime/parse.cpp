@@ -211,7 +211,9 @@ struct Walker {
     std::string charset = "us-ascii";
     for (const auto& t : out.texts) {
       std::string c = canonical_charset(t.charset);
-      if (c != "us-ascii" && c != "utf-8") { charset = t.charset; break; }
+      if (c == "us-ascii" || c.starts_with("utf") || c.starts_with("ucs")) continue;  // not a header's bytes
+      charset = t.charset;
+      break;
     }
     for (std::size_t i : raw_8bit_headers) {
       HeaderField& hf = out.headers[i];

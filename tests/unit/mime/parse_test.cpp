@@ -170,6 +170,11 @@ TEST_CASE("mime: raw 8-bit header text that is not UTF-8 is read in the body's d
     REQUIRE(m.header("subject"));
     CHECK(m.header("subject")->value == "caf\xC3\xA9 cr\xC3\xA8me \xEF\xBF\xBD");
   }
+  SECTION("a UTF-16 body says nothing about the header's bytes") {
+    auto m = P("Subject: caf\xE9\nFrom: a@example.com\nContent-Type: text/plain; charset=utf-16le\n\nx\0\n");
+    REQUIRE(m.header("subject"));
+    CHECK(m.header("subject")->value == "caf\xC3\xA9");
+  }
   SECTION("valid UTF-8 is kept as it is, whatever the body says") {
     auto m = P("Subject: caf\xC3\xA9\nFrom: a@example.com\nContent-Type: text/plain; charset=big5\n\nx\n");
     CHECK_FALSE(m.has(Anomaly::InvalidUtf8Header));
