@@ -103,6 +103,14 @@ TEST_CASE("mime: an unknown charset is flagged and the text kept as valid UTF-8"
   CHECK(all_text(m).find("world") != std::string::npos);
 }
 
+TEST_CASE("mime: Outlook Express's charset names for Big5 are known", "[mime]") {
+  for (std::string cs : {"chinesebig5", "x-x-big5"}) {
+    auto m = P(test::message("x", "\xA4\xA4\xA4\xE5", {"Content-Transfer-Encoding: 8bit"}, "text/plain; charset=" + cs));
+    CHECK_FALSE(m.has(Anomaly::UnknownCharset));
+    CHECK(all_text(m).find("\xE4\xB8\xAD\xE6\x96\x87") != std::string::npos);  // 中文
+  }
+}
+
 TEST_CASE("mime: bytes invalid in the declared charset are replaced and flagged", "[mime][malformed]") {
   auto m = P(test::message("x", "ok \xC3( bad", {"Content-Transfer-Encoding: 8bit"}, "text/plain; charset=utf-8"));
   CHECK(m.has(Anomaly::BadCharsetData));
