@@ -1,4 +1,4 @@
--- Sends tests/integration/consistency/message.eml through tamisd exactly as
+-- Sends the message named by TAMIS_MESSAGE through tamisd exactly as
 -- it is (same header lines, same body bytes) and prints the score from the
 -- X-Spam-Status header tamisd adds.
 local f = assert(io.open(os.getenv("TAMIS_MESSAGE"), "rb"))
