@@ -190,7 +190,7 @@ std::string shape_of(std::string_view v) {
 }
 
 const std::vector<std::string> kFixedTargets = {
-    "subject", "from", "from_addr", "from_name", "reply_to_addr", "to", "message_id", "headers", "body", "html",
+    "subject", "from", "from_addr", "from_name", "reply_to_addr", "to", "rcpt_domains", "message_id", "headers", "body", "html",
     "html_hidden", "url", "url_host", "url_domain", "attachment_name", "attachment_type", "attachment_member", "env_helo",
     "env_client_ip", "env_client_host", "env_mail_from", "env_rcpt", "env_auth_user", "anomaly"};
 
@@ -334,10 +334,31 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   const auto* to = msg.header("to");
   set(F::to_missing, to == nullptr);
   {
+    // Every '@' in To and Cc counts as an address. The registrable domains
+    // of the first max_recipients of them, distinct and sorted, one per
+    // line, are the `rcpt_domains` target: a pasted address list spans many
+    // domains, a company's all-hands mail one or two.
     std::size_t n = 0;
-    for (const auto& h : msg.headers)
-      if (h.lname == "to" || h.lname == "cc") n += static_cast<std::size_t>(std::count(h.value.begin(), h.value.end(), '@'));
+    std::set<std::string> domains;
+    for (const auto& h : msg.headers) {
+      if (h.lname != "to" && h.lname != "cc") continue;
+      for (std::size_t at = h.value.find('@'); at != std::string::npos; at = h.value.find('@', at + 1)) {
+        if (++n > lim.max_recipients) continue;
+        std::size_t e = at + 1;
+        while (e < h.value.size() && e - at <= 255 &&
+               (core::is_alnum(h.value[e]) || h.value[e] == '.' || h.value[e] == '-'))
+          ++e;
+        std::string host = lower(std::string_view(h.value).substr(at + 1, e - at - 1));
+        while (!host.empty() && host.back() == '.') host.pop_back();
+        if (host.find('.') != std::string::npos) domains.insert(registrable_domain(host));
+      }
+    }
     set(F::to_count, static_cast<double>(n));
+    if (!domains.empty()) {
+      std::string joined;
+      for (const auto& d : domains) joined.append(joined.empty() ? "" : "\n").append(d);
+      fl.add("rcpt_domains", std::move(joined));
+    }
   }
   set(F::to_undisclosed, to && lower(to->value).find("undisclosed") != std::string::npos);
 

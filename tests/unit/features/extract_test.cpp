@@ -184,6 +184,33 @@ TEST_CASE("limits: envelope recipients beyond max_recipients are not kept", "[li
   CHECK(e.fields.get("env_rcpt")->size() == 1000);
 }
 
+TEST_CASE("features: rcpt_domains lists the To and Cc domains, distinct, sorted, registrable", "[features]") {
+  auto e = X("From: a@example.com\r\nTo: Ann <ann@mail.Corp.co.uk>, bob@corp.co.uk., carl@zeta.example\r\n"
+             "Cc: \"dee@quoted.example\" <dee@alpha.example>, undisclosed-recipients:;\r\nSubject: x\r\n\r\ny\r\n");
+  const auto* d = e.fields.get("rcpt_domains");
+  REQUIRE(d);
+  REQUIRE(d->size() == 1);
+  CHECK(d->at(0) == "alpha.example\ncorp.co.uk\nquoted.example\nzeta.example");
+  CHECK(e.vector[idx(F::to_count)] == 5.0f);  // every '@' counts, as before this target
+  CHECK(X("From: a@example.com\r\nTo: undisclosed-recipients:;\r\nSubject: x\r\n\r\ny\r\n").fields.get("rcpt_domains") ==
+        nullptr);
+}
+
+TEST_CASE("limits: rcpt_domains reads the first max_recipients To/Cc addresses; to_count counts them all", "[limits]") {
+  std::vector<std::string> cc;
+  for (int line = 0; line < 30; ++line) {
+    std::string h = "Cc: ";
+    for (int i = 0; i < 100; ++i) h += "u@d" + std::to_string(line * 100 + i) + ".example, ";
+    cc.push_back(h);
+  }
+  core::Limits lim;
+  lim.max_recipients = 1000;
+  auto e = X(test::message("x", "y", cc), {}, lim);
+  const auto& d = e.fields.get("rcpt_domains")->at(0);
+  CHECK(std::count(d.begin(), d.end(), '\n') == 999);  // 1000 domains: the To address and 999 of the Cc list
+  CHECK(e.vector[idx(F::to_count)] == 3001.0f);
+}
+
 TEST_CASE("features: camel-case words count as their parts too; short parts stay whole", "[features]") {
   std::vector<std::uint64_t> t;
   features::tokenize("Get ViagraOnline at TopPfizer, McDonald iPhone JavaScripted", "b:", t, 100);
