@@ -29,6 +29,10 @@ struct RuleSpec {
   bool model_feature = true;  // false: `tamis train` does not give its hits to the model
   std::string file;      // where it was defined, for errors
   int line = 0;
+  // A helper: no points and no model feature. It exists only for the meta
+  // rules that name it, so X-Spam-Status does not list it (SpamAssassin
+  // hides its __ sub-rules the same way); `tamis explain` still shows it.
+  bool helper() const { return score == 0 && !model_feature; }
   bool operator==(const RuleSpec&) const = default;
 };
 

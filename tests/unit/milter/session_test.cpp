@@ -93,6 +93,27 @@ TEST_CASE("milter: a tagged message gets SpamAssassin-style headers and a subjec
   CHECK(std::get<2>(r.mta.changed[0]) == " [SPAM] please tag-me");
 }
 
+TEST_CASE("milter: X-Spam-Status lists the rules that hit, without the zero-point helpers of meta rules", "[milter]") {
+  // FROM_NAME_BRAND_TEAM has score 0 but is a model feature: listed.
+  // FROM_ADDR_BRAND_DOMAIN has score 0 and model_feature false: a helper, hidden.
+  Run b(snap());
+  b.conn.envfrom(b.mta, "<sender@example.org>");
+  b.conn.envrcpt("<user@test.example>");
+  b.conn.header("From", " Microsoft account team <account-security-noreply@accountprotection.microsoft.com>");
+  b.conn.header("Subject", " please tag-me");
+  b.conn.eoh();
+  std::string body = "hello\r\n";
+  b.conn.body(reinterpret_cast<const unsigned char*>(body.data()), body.size());
+  CHECK(b.conn.eom(b.mta) == Step::Continue);
+  std::string st = b.mta.header("X-Spam-Status");
+  INFO(st);
+  CHECK(st.find("T_TAG") != std::string::npos);
+  CHECK(st.find("FROM_NAME_BRAND_TEAM") != std::string::npos);
+  CHECK(b.stats.rule_hits()["FROM_ADDR_BRAND_DOMAIN"] == 1);  // it hit (the metrics count helpers too)
+  CHECK(st.find("FROM_ADDR_BRAND_DOMAIN") == std::string::npos);
+  CHECK(st.find("FROM_NAME_BRAND_SECURITY") == std::string::npos);
+}
+
 TEST_CASE("milter: a message above reject gets 550 5.7.1 with a reference that is in the log", "[milter]") {
   Run r(snap());
   CHECK(r.message("reject-me now") == Step::Reject);
