@@ -131,6 +131,25 @@ std::vector<Item> read_labels(const std::vector<std::string>& files, const std::
   for (const auto& h : ham) read_source(h, 0, out);
   for (const auto& sp : spam) read_source(sp, 1, out);
   if (out.empty()) throw core::ConfigError(files.empty() ? "" : files[0], 0, "no labelled messages (give --labels, --ham or --spam)");
+  // A file that cannot be read is left out. Scored as an empty message it
+  // would teach the model that an empty message is ham or spam, and skew
+  // every metric. A few missing files are normal (a Maildir renames a file
+  // when its flags change); none readable is a wrong path.
+  const std::size_t listed = out.size();
+  std::size_t missing = 0;
+  std::erase_if(out, [&](const Item& it) {
+    if (it.raw) return false;
+    std::error_code ec;
+    if (std::ifstream(it.name, std::ios::binary) && !fs::is_directory(it.name, ec)) return false;
+    if (++missing <= 10) std::fprintf(stderr, "tamis: cannot read %s (left out)\n", it.name.c_str());
+    return true;
+  });
+  if (missing > 0)
+    std::fprintf(stderr, "tamis: %zu of %zu labelled messages cannot be read and are left out\n", missing, listed);
+  if (out.empty())
+    throw core::ConfigError(files.empty() ? "" : files[0], 0,
+                            "none of the " + std::to_string(listed) +
+                                " labelled messages can be read (paths in a labels file are relative to that file)");
   return out;
 }
 
@@ -150,7 +169,7 @@ std::vector<Example> extract_all(const engine::Snapshot& snap, const std::vector
       try {
         raw = load(labels[i], snap.config.limits.max_scan_bytes);
       } catch (const std::exception& err) {
-        std::fprintf(stderr, "tamis: %s (treated as empty)\n", err.what());
+        std::fprintf(stderr, "tamis: %s (vanished after listing; treated as empty)\n", err.what());
       }
       auto r = engine::scan(snap, raw, core::Envelope{}, o);
       if (r.extracted) {
@@ -344,6 +363,9 @@ std::vector<std::string> rule_feature_ids(const engine::Snapshot& snap) {
   return ids;
 }
 
+// Fewest messages of each class `tamis train` accepts.
+constexpr std::size_t kMinPerClass = 10;
+
 int run_train(const TrainArgs& a, const std::string& config_path) {
   if (a.out.empty() && a.folds < 2) {
     std::fprintf(stderr, "tamis train: nothing to do: give --out FILE to write a model, and/or --folds K to cross-validate\n");
@@ -359,6 +381,20 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
   auto specs = config::load_rules(cfg);
   auto snap = engine::Snapshot::from_parts(cfg, specs, nullptr);
   auto labels = read_labels(a.labels, a.ham, a.spam);
+  // Both classes, and enough of each for every fold, the inner folds of the
+  // token statistics and the 10 % validation part to hold some: a model fit
+  // to one class says nothing, and a fold without spam has no metrics.
+  {
+    std::size_t n_spam = 0;
+    for (const auto& it : labels) n_spam += it.label != 0;
+    const std::size_t n_ham = labels.size() - n_spam;
+    const std::size_t need = std::max<std::size_t>(kMinPerClass, a.folds > 1 ? static_cast<std::size_t>(a.folds) : 0);
+    if (n_ham < need || n_spam < need) {
+      std::fprintf(stderr, "tamis train: %zu ham and %zu spam readable; training needs at least %zu of each\n", n_ham,
+                   n_spam, need);
+      return 1;
+    }
+  }
   std::fprintf(stderr, "tamis train: %zu messages\n", labels.size());
   auto ex = extract_all(*snap, labels, a.threads);
   auto t_extract = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -519,7 +555,7 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
         try {
           raw = load(labels[i], cfg.limits.max_scan_bytes);
         } catch (const std::exception& e) {
-          if (warn) std::fprintf(stderr, "tamis: %s (scored as empty)\n", e.what());
+          if (warn) std::fprintf(stderr, "tamis: %s (vanished after listing; scored as empty)\n", e.what());
         }
         out[i] = engine::scan(s, raw, core::Envelope{});
       }

@@ -90,6 +90,21 @@ PY
 "$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" > "$d/out.txt"
 grep -q "^thresholds for this mail (at most 0.1 % / 0.01 % of its ham at or above): tag " "$d/out.txt" || { cat "$d/out.txt"; exit 1; }
 grep -q "(40 ham: fewer than 10,000" "$d/out.txt" || { cat "$d/out.txt"; exit 1; }
+# A labelled file that cannot be read is left out and said so, never scored
+# as an empty message; none readable is an error; train wants both classes.
+{ cat "$d/labels.tsv"; printf 'ham\tgone/1.eml\nspam\tgone/2.eml\n'; } > "$d/missing.tsv"
+"$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/missing.tsv" --json > "$d/missing.json" 2> "$d/missing.err"
+python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['messages']; assert m == {'ham': 40, 'spam': 40}, m" "$d/missing.json"
+grep -q "cannot read $d/gone/1.eml (left out)" "$d/missing.err" || { cat "$d/missing.err"; exit 1; }
+grep -q "2 of 82 labelled messages cannot be read and are left out" "$d/missing.err" || { cat "$d/missing.err"; exit 1; }
+printf 'ham\tgone/1.eml\nspam\tgone/2.eml\n' > "$d/none.tsv"
+if err=$("$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/none.tsv" 2>&1); then echo "eval of unreadable files succeeded: $err"; exit 1; fi
+echo "$err" | grep -q "none.tsv: none of the 2 labelled messages can be read" || { echo "$err"; exit 1; }
+grep -P '^ham\t' "$d/labels.tsv" > "$d/hamonly.tsv"
+if err=$("$tamis" -c "$src/config/tamis.yaml" train --labels "$d/hamonly.tsv" --out "$d/h.json" 2>&1); then echo "train on ham alone succeeded"; exit 1; fi
+echo "$err" | grep -q "40 ham and 0 spam readable; training needs at least 10 of each" || { echo "$err"; exit 1; }
+test ! -e "$d/h.json"
+echo "ok: unreadable files left out and counted; none readable and one class refused"
 "$tamis" -c "$src/config/tamis.yaml" explain "$corpus/spam/00001.7848dde101aa985090474a91ec93fcf0.eml" > "$d/explain.txt"
 grep -q "^verdict: " "$d/explain.txt" && grep -q "rules that hit:" "$d/explain.txt" && grep -q "baseline" "$d/explain.txt"
 echo "ok: explain"
