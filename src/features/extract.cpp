@@ -357,7 +357,7 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
     if (!domains.empty()) {
       std::string joined;
       for (const auto& d : domains) joined.append(joined.empty() ? "" : "\n").append(d);
-      fl.add("rcpt_domains", std::move(joined));
+      fl.add("rcpt_domains", cap(joined));
     }
   }
   set(F::to_undisclosed, to && lower(to->value).find("undisclosed") != std::string::npos);
