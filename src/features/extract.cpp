@@ -336,8 +336,10 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   {
     // Every '@' in To and Cc counts as an address. The registrable domains
     // of the first max_recipients of them, distinct and sorted, one per
-    // line, are the `rcpt_domains` target: a pasted address list spans many
-    // domains, a company's all-hands mail one or two.
+    // line, are the `rcpt_domains` target; the From's domain, when it is
+    // one of them, is written "<domain> from". A pasted address list spans
+    // many domains or none of the sender's; a company's all-hands mail goes
+    // to the sender's own domain and maybe a partner's.
     std::size_t n = 0;
     std::set<std::string> domains;
     for (const auto& h : msg.headers) {
@@ -356,7 +358,10 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
     set(F::to_count, static_cast<double>(n));
     if (!domains.empty()) {
       std::string joined;
-      for (const auto& d : domains) joined.append(joined.empty() ? "" : "\n").append(d);
+      for (const auto& d : domains) {
+        joined.append(joined.empty() ? "" : "\n").append(d);
+        if (d == fa.domain) joined.append(" from");
+      }
       fl.add("rcpt_domains", cap(joined));
     }
   }

@@ -191,6 +191,8 @@ TEST_CASE("features: rcpt_domains lists the To and Cc domains, distinct, sorted,
   REQUIRE(d);
   REQUIRE(d->size() == 1);
   CHECK(d->at(0) == "alpha.example\ncorp.co.uk\nquoted.example\nzeta.example");
+  auto inside = X("From: boss@Mail.Corp.co.uk\r\nTo: ann@corp.co.uk, carl@zeta.example\r\nSubject: x\r\n\r\ny\r\n");
+  CHECK(inside.fields.get("rcpt_domains")->at(0) == "corp.co.uk from\nzeta.example");
   CHECK(e.vector[idx(F::to_count)] == 5.0f);  // every '@' counts, as before this target
   CHECK(X("From: a@example.com\r\nTo: undisclosed-recipients:;\r\nSubject: x\r\n\r\ny\r\n").fields.get("rcpt_domains") ==
         nullptr);

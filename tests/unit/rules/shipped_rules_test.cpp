@@ -34,15 +34,20 @@ std::string build(const rules::RuleSpec& r, const std::string& ex_raw, core::Env
   if (t == "from_name") return "From: \"" + ex + "\" <someone@example.com>\r\nSubject: t\r\n\r\nhello\r\n";
   if (t == "reply_to_addr") return test::message("t", "hello", {"Reply-To: <" + ex + ">"});
   if (t == "to") return "From: a@example.com\r\nTo: " + ex + "\r\nSubject: t\r\n\r\nhello\r\n";
-  if (t == "rcpt_domains") {  // the example is the domain list, one per line: one To address at each
-    std::string to;
+  if (t == "rcpt_domains") {  // the domain list, one per line: one To address at each; "D from": From is at D
+    std::string to, from = "a@example.com";
     std::size_t start = 0;
     for (std::size_t nl = ex.find('\n'); start <= ex.size(); nl = ex.find('\n', start)) {
       if (nl == std::string::npos) nl = ex.size();
-      to += (to.empty() ? "user@" : ", user@") + ex.substr(start, nl - start);
+      std::string d = ex.substr(start, nl - start);
+      if (d.ends_with(" from")) {
+        d.resize(d.size() - 5);
+        from = "sender@" + d;
+      }
+      to += (to.empty() ? "user@" : ", user@") + d;
       start = nl + 1;
     }
-    return "From: a@example.com\r\nTo: " + to + "\r\nSubject: t\r\n\r\nhello\r\n";
+    return "From: " + from + "\r\nTo: " + to + "\r\nSubject: t\r\n\r\nhello\r\n";
   }
   if (t == "message_id") return "From: a@example.com\r\nMessage-ID: " + ex + "\r\nSubject: t\r\n\r\nhello\r\n";
   if (t == "headers") {  // the example is header lines, "\n"-separated
