@@ -249,11 +249,7 @@ Step Connection::eom(Mta& mta) {
       for (int i = count; i >= 1; --i) mta.change_header(name, i, nullptr);
 
   Step step = Step::Continue;
-  std::vector<std::string> tests;
-  for (const auto& id : r.rule_hits) {
-    int i = snap.rules ? snap.rules->find(id) : -1;
-    if (i < 0 || !snap.rules->rules()[static_cast<std::size_t>(i)].helper()) tests.push_back(id);
-  }
+  std::vector<std::string> tests = engine::reported_hits(snap, r);
   auto add_tag_headers = [&] {
     mta.add_header("X-Spam-Flag", "YES");
     mta.add_header("X-Spam-Score", fmt2(v.score));

@@ -45,7 +45,8 @@ std::string read_message(const std::string& path, std::size_t max_bytes);
 std::vector<std::string> expand_paths(const std::vector<std::string>& args);
 nlohmann::json result_json(const std::string& path, const engine::ScanResult& r);
 std::string dump(const nlohmann::json& j);
-std::string result_line(const std::string& path, const engine::ScanResult& r);
+// `shown`: the rule hits to list (engine::reported_hits: helpers left out).
+std::string result_line(const std::string& path, const engine::ScanResult& r, const std::vector<std::string>& shown);
 engine::SnapshotPtr load_snapshot(const std::string& config_path);
 
 }  // namespace tamis::cli

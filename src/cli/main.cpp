@@ -69,12 +69,12 @@ json result_json(const std::string& path, const engine::ScanResult& r) {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-std::string result_line(const std::string& path, const engine::ScanResult& r) {
+std::string result_line(const std::string& path, const engine::ScanResult& r, const std::vector<std::string>& shown) {
   char score[32];
   std::snprintf(score, sizeof score, "%.2f", r.verdict.score);
   std::string line = path + " " + core::action_name(r.verdict.action) + " score=" + score;
   line += " rules=[";
-  for (std::size_t i = 0; i < r.rule_hits.size(); ++i) line += (i ? "," : "") + r.rule_hits[i];
+  for (std::size_t i = 0; i < shown.size(); ++i) line += (i ? "," : "") + shown[i];
   line += "] model=[";
   bool first = true;
   for (const auto& x : r.verdict.reasons) {
@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
         engine::ScanOptions opts;
         opts.explain = engine::Explain::Always;  // the line shows the top model contributions
         auto r = engine::scan(*snap, raw, core::Envelope{}, opts);
-        std::string line = as_json ? cli::dump(cli::result_json(f, r)) : cli::result_line(f, r);
+        std::string line = as_json ? cli::dump(cli::result_json(f, r)) : cli::result_line(f, r, engine::reported_hits(*snap, r));
         std::fwrite(line.data(), 1, line.size(), stdout);
         std::fputc('\n', stdout);
       }

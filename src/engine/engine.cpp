@@ -75,6 +75,15 @@ std::shared_ptr<const Snapshot> Snapshot::build(const std::string& config_path, 
   return snap;
 }
 
+std::vector<std::string> reported_hits(const Snapshot& snap, const ScanResult& r) {
+  std::vector<std::string> out;
+  for (const auto& id : r.rule_hits) {
+    int i = snap.rules ? snap.rules->find(id) : -1;
+    if (i < 0 || !snap.rules->rules()[static_cast<std::size_t>(i)].helper()) out.push_back(id);
+  }
+  return out;
+}
+
 features::Extracted extract_only(std::string_view raw, const core::Envelope& env, const core::Limits& limits) {
   core::Deadline dl(limits.scan_timeout);
   auto msg = mime::parse(raw, limits, dl);

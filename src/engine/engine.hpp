@@ -105,6 +105,10 @@ struct ScanResult {
 ScanResult scan(const Snapshot& snap, std::string_view raw, const core::Envelope& env,
                 const ScanOptions& opts = {});
 
+// The hits a report shows (X-Spam-Status, `tamis scan`'s line): every rule
+// hit except helpers (RuleSpec::helper), in rule order.
+std::vector<std::string> reported_hits(const Snapshot& snap, const ScanResult& r);
+
 // Parse + features only (training uses this before rules/model exist).
 features::Extracted extract_only(std::string_view raw, const core::Envelope& env, const core::Limits& limits);
 

@@ -105,6 +105,14 @@ if err=$("$tamis" -c "$src/config/tamis.yaml" train --labels "$d/hamonly.tsv" --
 echo "$err" | grep -q "40 ham and 0 spam readable; training needs at least 10 of each" || { echo "$err"; exit 1; }
 test ! -e "$d/h.json"
 echo "ok: unreadable files left out and counted; none readable and one class refused"
+# scan's text line leaves out zero-point helpers (as X-Spam-Status does);
+# --json and explain list every hit
+ms="$src/tests/data/ham-today/ms-account.eml"
+line=$("$tamis" -c "$src/config/tamis.yaml" scan "$ms")
+echo "$line" | grep -q "rules=\[FROM_NAME_BRAND_TEAM\]" || { echo "$line"; exit 1; }
+"$tamis" -c "$src/config/tamis.yaml" scan --json "$ms" | grep -q '"FROM_ADDR_BRAND_DOMAIN"' || exit 1
+"$tamis" -c "$src/config/tamis.yaml" explain "$ms" | grep -q "FROM_ADDR_BRAND_DOMAIN" || exit 1
+echo "ok: scan line without helpers, json and explain with them"
 "$tamis" -c "$src/config/tamis.yaml" explain "$corpus/spam/00001.7848dde101aa985090474a91ec93fcf0.eml" > "$d/explain.txt"
 grep -q "^verdict: " "$d/explain.txt" && grep -q "rules that hit:" "$d/explain.txt" && grep -q "baseline" "$d/explain.txt"
 echo "ok: explain"
