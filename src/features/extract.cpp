@@ -190,7 +190,7 @@ std::string shape_of(std::string_view v) {
 }
 
 const std::vector<std::string> kFixedTargets = {
-    "subject", "from", "from_addr", "from_name", "reply_to_addr", "to", "rcpt_domains", "message_id", "headers", "body", "html",
+    "subject", "from", "from_addr", "from_name", "reply_to_addr", "reply_to_addr_other", "to", "rcpt_domains", "message_id", "headers", "body", "html",
     "html_hidden", "url", "url_host", "url_domain", "attachment_name", "attachment_type", "attachment_member", "env_helo",
     "env_client_ip", "env_client_host", "env_mail_from", "env_rcpt", "env_auth_user", "anomaly"};
 
@@ -259,6 +259,9 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   if (const auto* rt = msg.header("reply-to")) {
     ra = parse_address(rt->value);
     fl.add("reply_to_addr", ra.addr);
+    // Replies that go to another address than the sender's. A Reply-To equal
+    // to From (Google Calendar invitations from Gmail users) says nothing.
+    if (!ra.addr.empty() && ra.addr != fa.addr) fl.add("reply_to_addr_other", ra.addr);
   }
   if (const auto* to = msg.header("to")) fl.add("to", cap(to->value));
   const mime::HeaderField* mid = msg.header("message-id");

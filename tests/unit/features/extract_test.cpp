@@ -184,6 +184,15 @@ TEST_CASE("limits: envelope recipients beyond max_recipients are not kept", "[li
   CHECK(e.fields.get("env_rcpt")->size() == 1000);
 }
 
+TEST_CASE("features: reply_to_addr_other is the Reply-To address only when it is not the From address", "[features]") {
+  auto same = X("From: Marc <Marc.Weber@gmail.com>\r\nReply-To: marc.weber@gmail.com\r\nSubject: x\r\n\r\ny\r\n");
+  CHECK(has_value(same, "reply_to_addr", "marc.weber@gmail.com"));
+  CHECK(same.fields.get("reply_to_addr_other") == nullptr);
+  auto other = X("From: Marc <marc@shop.example>\r\nReply-To: <claims.office@yahoo.com>\r\nSubject: x\r\n\r\ny\r\n");
+  CHECK(has_value(other, "reply_to_addr_other", "claims.office@yahoo.com"));
+  CHECK(X("From: marc@shop.example\r\nSubject: x\r\n\r\ny\r\n").fields.get("reply_to_addr_other") == nullptr);
+}
+
 TEST_CASE("features: rcpt_domains lists the To and Cc domains, distinct, sorted, registrable", "[features]") {
   auto e = X("From: a@example.com\r\nTo: Ann <ann@mail.Corp.co.uk>, bob@corp.co.uk., carl@zeta.example\r\n"
              "Cc: \"dee@quoted.example\" <dee@alpha.example>, undisclosed-recipients:;\r\nSubject: x\r\n\r\ny\r\n");

@@ -32,7 +32,7 @@ std::string build(const rules::RuleSpec& r, const std::string& ex_raw, core::Env
   if (t == "from") return "From: " + ex + "\r\nSubject: t\r\n\r\nhello\r\n";
   if (t == "from_addr") return "From: Someone <" + ex + ">\r\nSubject: t\r\n\r\nhello\r\n";
   if (t == "from_name") return "From: \"" + ex + "\" <someone@example.com>\r\nSubject: t\r\n\r\nhello\r\n";
-  if (t == "reply_to_addr") return test::message("t", "hello", {"Reply-To: <" + ex + ">"});
+  if (t == "reply_to_addr" || t == "reply_to_addr_other") return test::message("t", "hello", {"Reply-To: <" + ex + ">"});
   if (t == "to") return "From: a@example.com\r\nTo: " + ex + "\r\nSubject: t\r\n\r\nhello\r\n";
   if (t == "rcpt_domains") {  // the domain list, one per line: one To address at each; "D from": From is at D
     std::string to, from = "a@example.com";
