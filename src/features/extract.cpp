@@ -344,7 +344,7 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
     // many domains or none of the sender's; a company's all-hands mail goes
     // to the sender's own domain and maybe a partner's.
     std::size_t n = 0;
-    std::set<std::string> domains;
+    std::set<std::string> hosts;  // distinct first: one Public Suffix lookup per host, not per address
     for (const auto& h : msg.headers) {
       if (h.lname != "to" && h.lname != "cc") continue;
       for (std::size_t at = h.value.find('@'); at != std::string::npos; at = h.value.find('@', at + 1)) {
@@ -355,10 +355,12 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
           ++e;
         std::string host = lower(std::string_view(h.value).substr(at + 1, e - at - 1));
         while (!host.empty() && host.back() == '.') host.pop_back();
-        if (host.find('.') != std::string::npos) domains.insert(registrable_domain(host));
+        if (host.find('.') != std::string::npos) hosts.insert(std::move(host));
       }
     }
     set(F::to_count, static_cast<double>(n));
+    std::set<std::string> domains;
+    for (const auto& hh : hosts) domains.insert(registrable_domain(hh));
     if (!domains.empty()) {
       std::string joined;
       for (const auto& d : domains) {
