@@ -79,9 +79,9 @@ std::string result_line(const std::string& path, const engine::ScanResult& r, co
   bool first = true;
   for (const auto& x : r.verdict.reasons) {
     if (!x.name.starts_with("model:")) continue;
-    char b[64];
-    std::snprintf(b, sizeof b, "%s%+.2f", first ? "" : ",", x.points);
-    line += x.name.substr(6) + b;
+    char b[32];
+    std::snprintf(b, sizeof b, "%+.2f", x.points);
+    line += (first ? "" : ",") + x.name.substr(6) + b;
     first = false;
   }
   line += "] anomalies=[";

@@ -113,6 +113,19 @@ echo "$line" | grep -q "rules=\[FROM_NAME_BRAND_TEAM\]" || { echo "$line"; exit 
 "$tamis" -c "$src/config/tamis.yaml" scan --json "$ms" | grep -q '"FROM_ADDR_BRAND_DOMAIN"' || exit 1
 "$tamis" -c "$src/config/tamis.yaml" explain "$ms" | grep -q "FROM_ADDR_BRAND_DOMAIN" || exit 1
 echo "ok: scan line without helpers, json and explain with them"
+# the text line's model=[...] is name+points pairs, the same as --json's
+# model reasons, in the same order
+sp="$corpus/spam/00001.7848dde101aa985090474a91ec93fcf0.eml"
+line=$("$tamis" -c "$src/config/tamis.yaml" scan "$sp")
+"$tamis" -c "$src/config/tamis.yaml" scan --json "$sp" | python3 -c '
+import json, re, sys
+line = sys.argv[1]
+j = json.loads(sys.stdin.read())
+want = ["%s%+.2f" % (r["name"][6:], r["points"]) for r in j["reasons"] if r["name"].startswith("model:")]
+got = re.search(r" model=\[([^]]*)\]", line).group(1).split(",")
+assert want and got == want, (got, want)
+' "$line" || { echo "$line"; exit 1; }
+echo "ok: scan line model contributions as name+points"
 "$tamis" -c "$src/config/tamis.yaml" explain "$corpus/spam/00001.7848dde101aa985090474a91ec93fcf0.eml" > "$d/explain.txt"
 grep -q "^verdict: " "$d/explain.txt" && grep -q "rules that hit:" "$d/explain.txt" && grep -q "baseline" "$d/explain.txt"
 echo "ok: explain"
