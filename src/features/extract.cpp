@@ -189,8 +189,61 @@ std::string shape_of(std::string_view v) {
   return out;
 }
 
+// `rcpt_in_subject`: spam written for one recipient puts the local part of
+// the address in the Subject ("hibody, 80% off", "jsmith@example.com your
+// account"). Read from the first kMaxSubjectRcpts distinct To local parts of
+// 3+ characters and the first kMaxSubjectScan bytes of the Subject.
+constexpr std::size_t kMaxSubjectRcpts = 10;
+constexpr std::size_t kMaxSubjectScan = 1024;
+
+bool is_local_char(char c) { return core::is_alnum(c) || c == '.' || c == '_' || c == '-' || c == '+'; }
+
+// RFC 2142 role mailboxes and other common role names: words that a Subject
+// uses as words ("News for you", "Sales report"), not as a person's name.
+bool role_local_part(std::string_view lp) {
+  static const std::set<std::string, std::less<>> kRoles = {
+      "abuse", "admin", "billing", "contact", "hello", "help", "hostmaster", "info", "jobs", "list", "mail",
+      "marketing", "news", "newsletter", "noc", "office", "orders", "postmaster", "root", "sales", "security",
+      "service", "support", "team", "webmaster"};
+  return kRoles.contains(lp);
+}
+
+// The To local parts the Subject names as a whole word, one per line, with
+// [list tags] left out. A To address that is the mailing list itself (its
+// local part in List-Id or List-Post) is not a person's name.
+std::string rcpt_in_subject(std::string_view subject, const std::set<std::string>& locals,
+                            const mime::ParsedMessage& msg) {
+  std::string s = lower(subject.substr(0, kMaxSubjectScan));
+  for (std::size_t open = s.find('['); open != std::string::npos; open = s.find('[', open)) {
+    std::size_t close = s.find(']', open);
+    if (close == std::string::npos) break;
+    std::fill(s.begin() + static_cast<std::ptrdiff_t>(open), s.begin() + static_cast<std::ptrdiff_t>(close) + 1, ' ');
+  }
+  std::string list_hdrs;
+  for (const char* name : {"list-id", "list-post"})
+    if (const auto* h = msg.header(name)) list_hdrs += lower(std::string_view(h->value).substr(0, 1024));
+  std::string out;
+  for (const auto& lp : locals) {
+    if (role_local_part(lp) || list_hdrs.find(lp) != std::string::npos) continue;
+    for (std::size_t at = s.find(lp); at != std::string::npos; at = s.find(lp, at + 1)) {
+      bool left = at == 0 || !core::is_alnum(s[at - 1]);
+      // "alice@example.org" in a Subject is the address, which legitimate
+      // notices quote too (Google Calendar's "Invitation: ... (alice@...)",
+      // "Your account alice@... was used to sign in"); the bare mailbox
+      // name used as a form of address ("alice, 80% off") is spam's.
+      std::size_t end = at + lp.size();
+      bool right = end == s.size() || (!core::is_alnum(s[end]) && s[end] != '@');
+      if (left && right) {
+        out.append(out.empty() ? "" : "\n").append(lp);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 const std::vector<std::string> kFixedTargets = {
-    "subject", "from", "from_addr", "from_name", "reply_to_addr", "reply_to_addr_other", "to", "rcpt_domains", "message_id", "headers", "body", "html",
+    "subject", "from", "from_addr", "from_name", "reply_to_addr", "reply_to_addr_other", "to", "rcpt_domains", "rcpt_in_subject", "message_id", "headers", "body", "html",
     "html_hidden", "url", "url_host", "url_domain", "attachment_name", "attachment_type", "attachment_member", "env_helo",
     "env_client_ip", "env_client_host", "env_mail_from", "env_rcpt", "env_auth_user", "anomaly"};
 
@@ -345,10 +398,16 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
     // to the sender's own domain and maybe a partner's.
     std::size_t n = 0;
     std::set<std::string> hosts;  // distinct first: one Public Suffix lookup per host, not per address
+    std::set<std::string> to_locals;
     for (const auto& h : msg.headers) {
       if (h.lname != "to" && h.lname != "cc") continue;
       for (std::size_t at = h.value.find('@'); at != std::string::npos; at = h.value.find('@', at + 1)) {
         if (++n > lim.max_recipients) continue;
+        if (h.lname == "to" && to_locals.size() < kMaxSubjectRcpts) {
+          std::size_t b = at;
+          while (b > 0 && at - b < 64 && is_local_char(h.value[b - 1])) --b;
+          if (at - b >= 3) to_locals.insert(lower(std::string_view(h.value).substr(b, at - b)));
+        }
         std::size_t e = at + 1;
         while (e < h.value.size() && e - at <= 255 &&
                (core::is_alnum(h.value[e]) || h.value[e] == '.' || h.value[e] == '-'))
@@ -368,6 +427,10 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
         if (d == fa.domain) joined.append(" from");
       }
       fl.add("rcpt_domains", cap(joined));
+    }
+    if (subj && !to_locals.empty()) {
+      std::string names = rcpt_in_subject(subj->value, to_locals, msg);
+      if (!names.empty()) fl.add("rcpt_in_subject", std::move(names));
     }
   }
   set(F::to_undisclosed, to && lower(to->value).find("undisclosed") != std::string::npos);

@@ -222,6 +222,41 @@ TEST_CASE("limits: rcpt_domains reads the first max_recipients To/Cc addresses; 
   CHECK(e.vector[idx(F::to_count)] == 3001.0f);
 }
 
+TEST_CASE("features: rcpt_in_subject names the To local parts the Subject uses as a word", "[features]") {
+  auto get = [](const std::string& raw) -> std::string {
+    auto e = X(raw);
+    const auto* v = e.fields.get("rcpt_in_subject");
+    return v ? v->at(0) : std::string("<none>");
+  };
+  CHECK(get("From: a@b.example\r\nTo: Hi Body <hibody@example.com>, jo.smith@example.org\r\n"
+            "Subject: Dear HiBody and jo.smith: 80% off\r\n\r\ny\r\n") == "hibody\njo.smith");
+  // the whole address is quoted by legitimate notices (calendar invitations)
+  CHECK(get("From: a@b.example\r\nTo: alice@example.org\r\nSubject: Invitation: Review (alice@example.org)\r\n\r\ny\r\n") ==
+        "<none>");
+  CHECK(get("From: a@b.example\r\nTo: bob@example.com\r\nSubject: Bobby's party\r\n\r\ny\r\n") == "<none>");
+  CHECK(get("From: a@b.example\r\nTo: al@example.com\r\nSubject: al, hello\r\n\r\ny\r\n") == "<none>");  // < 3
+  CHECK(get("From: a@b.example\r\nTo: sales@example.com\r\nSubject: Sales report\r\n\r\ny\r\n") == "<none>");
+  CHECK(get("From: a@b.example\r\nTo: ilug@example.com\r\nSubject: [ILUG] meeting\r\n\r\ny\r\n") == "<none>");
+  CHECK(get("From: a@b.example\r\nTo: ilug@example.com\r\nList-Id: Irish LUG <ilug.example.com>\r\n"
+            "Subject: Re: ilug meeting\r\n\r\ny\r\n") == "<none>");
+  CHECK(get("From: a@b.example\r\nCc: carol@example.com\r\nSubject: carol, 80% off\r\n\r\ny\r\n") == "<none>");
+}
+
+TEST_CASE("limits: rcpt_in_subject reads the first 10 To local parts and the first 1 KB of the Subject", "[limits]") {
+  std::string to = "To: ";
+  for (int i = 0; i < 12; ++i) to += "user" + std::to_string(i) + "@example.com, ";
+  auto get = [&](const std::string& subject) {
+    auto e = X("From: a@b.example\r\n" + to + "\r\nSubject: " + subject + "\r\n\r\ny\r\n");
+    const auto* v = e.fields.get("rcpt_in_subject");
+    return v ? v->at(0) : std::string("<none>");
+  };
+  // std::set order: user0, user1, user10, user11, user2 ... user9: the first 10 inserted are user0..user9
+  CHECK(get("hi user9") == "user9");
+  CHECK(get("hi user10") == "<none>");
+  CHECK(get(std::string(1000, 'x') + " user1") == "user1");
+  CHECK(get(std::string(1030, 'x') + " user1") == "<none>");
+}
+
 TEST_CASE("features: camel-case words count as their parts too; short parts stay whole", "[features]") {
   std::vector<std::uint64_t> t;
   features::tokenize("Get ViagraOnline at TopPfizer, McDonald iPhone JavaScripted", "b:", t, 100);

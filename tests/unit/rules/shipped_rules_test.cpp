@@ -27,7 +27,7 @@ std::string expand(std::string s) {
 std::string build(const rules::RuleSpec& r, const std::string& ex_raw, core::Envelope& env) {
   std::string ex = expand(ex_raw);
   const std::string& t = r.target;
-  if (!r.meta.empty() || t == "anomaly") return ex;
+  if (!r.meta.empty() || t == "anomaly" || t == "rcpt_in_subject") return ex;  // whole messages
   if (t == "subject") return test::message(ex, "hello");
   if (t == "from") return "From: " + ex + "\r\nSubject: t\r\n\r\nhello\r\n";
   if (t == "from_addr") return "From: Someone <" + ex + ">\r\nSubject: t\r\n\r\nhello\r\n";
