@@ -23,6 +23,7 @@
 #include <numeric>
 #include <optional>
 #include <random>
+#include <set>
 #include <thread>
 #include <array>
 #include <map>
@@ -356,10 +357,22 @@ ThresholdSuggestion suggest_thresholds(const std::vector<double>& score, const s
   return s;
 }
 
-std::vector<std::string> rule_feature_ids(const engine::Snapshot& snap) {
+// The rules the model reads: enabled, model_feature, and hit by at least
+// one training message. A rule that hits none teaches the model nothing; as
+// a column it is constant, and with 10 % of the columns drawn per tree it
+// takes the place of one that informs (two such rules cost 0.00001 AUC and
+// 0.7 points of FNR over ten CV splits). Its points still count at scan
+// time. Which rules hit is read without the labels, over every message.
+std::vector<std::string> rule_feature_ids(const engine::Snapshot& snap, const std::vector<Example>& ex,
+                                          std::vector<std::string>* without_hits) {
+  std::set<std::string> hit;
+  for (const auto& e : ex) hit.insert(e.hits.begin(), e.hits.end());
   std::vector<std::string> ids;
-  for (const auto& r : snap.rules->rules())
-    if (r.enabled && r.model_feature) ids.push_back(r.id);
+  for (const auto& r : snap.rules->rules()) {
+    if (!r.enabled || !r.model_feature) continue;
+    if (hit.contains(r.id)) ids.push_back(r.id);
+    else if (without_hits) without_hits->push_back(r.id);
+  }
   return ids;
 }
 
@@ -399,7 +412,14 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
   auto ex = extract_all(*snap, labels, a.threads);
   auto t_extract = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr, "  features extracted in %.1f s\n", t_extract);
-  auto rf = rule_feature_ids(*snap);
+  std::vector<std::string> unhit;
+  auto rf = rule_feature_ids(*snap, ex, &unhit);
+  if (!unhit.empty()) {
+    std::string list;
+    for (const auto& id : unhit) list += (list.empty() ? "" : ", ") + id;
+    std::fprintf(stderr, "  %zu rules hit none of these messages and are not model features (their points still count): %s\n",
+                 unhit.size(), list.c_str());
+  }
   model::TrainParams p;
   p.rounds = a.rounds;
   p.eta = a.eta;
@@ -411,6 +431,7 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
   json meta = {{"trained_at", static_cast<long long>(std::time(nullptr))},
                {"messages", ex.size()},
                {"labels_files", a.labels},
+               {"rules_without_hits", unhit},
                {"params", {{"rounds", p.rounds}, {"max_depth", p.max_depth}, {"eta", p.eta}, {"subsample", p.subsample},
                            {"colsample_bytree", p.colsample}, {"early_stopping", p.early_stopping}, {"seed", p.seed}, {"bags", p.bags},
                            {"monotone", "tok_sum, tok_mean, tok_top_spam, tok_top_ham and model::spam_sign_features(): increasing"}}}};

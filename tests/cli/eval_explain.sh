@@ -62,7 +62,23 @@ PY
 "$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" --rules --worst 0 | grep -q "^rules (most ham hits first" || exit 1
 # --against: the same mail through a second model; the changed actions must be
 # those of two separate --scores runs
-"$tamis" -c "$src/config/tamis.yaml" train --labels "$d/labels.tsv" --bags 1 --out "$d/small.json" 2>/dev/null
+"$tamis" -c "$src/config/tamis.yaml" train --labels "$d/labels.tsv" --bags 1 --out "$d/small.json" 2> "$d/train.err"
+# rules that hit none of the training messages are not model features (a
+# constant column teaches nothing); stderr names them, the metadata lists them
+python3 - "$d" <<'PY'
+import json, re, sys
+d = sys.argv[1]
+hit = {rule for line in open(f"{d}/scan.jsonl") for rule in json.loads(line)["rules"]}
+m = json.load(open(f"{d}/small.json"))
+rf, unhit = set(m["rule_features"]), m["meta"]["rules_without_hits"]
+assert rf and unhit, (rf, unhit)
+assert rf <= hit, ("model features that hit nothing", rf - hit)
+assert not set(unhit) & hit, ("left out but hit", set(unhit) & hit)
+err = open(f"{d}/train.err").read()
+n = re.search(r"(\d+) rules hit none of these messages and are not model features", err)
+assert n and int(n.group(1)) == len(unhit), err
+print("ok: train leaves out the", len(unhit), "rules that hit no training message;", len(rf), "rule features")
+PY
 "$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" --model "$d/small.json" --scores "$d/small.tsv" > /dev/null
 "$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" --against "$d/small.json" --json > "$d/against.json"
 "$tamis" -c "$src/config/tamis.yaml" eval --labels "$d/labels.tsv" --against "$src/models/default.json" --json > "$d/self.json"
