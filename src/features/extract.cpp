@@ -244,7 +244,7 @@ std::string rcpt_in_subject(std::string_view subject, const std::set<std::string
 
 const std::vector<std::string> kFixedTargets = {
     "subject", "from", "from_addr", "from_name", "reply_to_addr", "reply_to_addr_other", "to", "rcpt_domains", "rcpt_in_subject", "message_id", "headers", "body", "html",
-    "html_hidden", "url", "url_host", "url_domain", "attachment_name", "attachment_type", "attachment_member", "env_helo",
+    "html_hidden", "url", "url_host", "url_domain", "attachment_name", "attachment_type", "attachment_member", "attachment_markup", "env_helo",
     "env_client_ip", "env_client_host", "env_mail_from", "env_rcpt", "env_auth_user", "anomaly"};
 
 }  // namespace
@@ -613,6 +613,7 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
       fl.add("attachment_member", cap(m));
       if (exec_ext(ext_of(m))) ++arch_exec;
     }
+    if (!a.markup.empty()) fl.add("attachment_markup", cap(a.markup));
   }
   set(F::att_count, static_cast<double>(msg.attachments.size()));
   set(F::att_exec, static_cast<double>(exec));

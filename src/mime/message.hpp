@@ -64,7 +64,12 @@ struct Attachment {
   std::string sniffed_type;   // from magic bytes: "exe", "zip", "pdf", ... or ""
   std::size_t size = 0;       // decoded bytes
   std::vector<std::string> archive_members;  // names listed in a zip's directory (bounded)
+  std::string markup;  // an HTML or SVG attachment's source, its first kMaxAttachmentMarkup bytes; else ""
 };
+
+// How much of an HTML or SVG attachment the rules see (`attachment_markup`):
+// phishing pages put their redirect, script or password form at the top.
+constexpr std::size_t kMaxAttachmentMarkup = 64 * 1024;
 
 struct TextPart {
   bool html = false;

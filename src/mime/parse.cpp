@@ -290,6 +290,17 @@ struct Walker {
     return decoded;
   }
 
+  // An attached web page or SVG image (a page a browser opens and runs).
+  static bool is_markup(const std::string& declared_type, const std::string& filename) {
+    if (declared_type == "text/html" || declared_type == "image/svg+xml" || declared_type == "application/xhtml+xml")
+      return true;
+    std::string f = lower(filename);
+    while (!f.empty() && core::is_space(f.back())) f.pop_back();
+    for (const char* ext : {".htm", ".html", ".shtml", ".xhtml", ".svg"})
+      if (f.ends_with(ext)) return true;
+    return false;
+  }
+
   static std::string sniff(std::string_view d) {
     auto starts = [&](std::string_view m) { return d.substr(0, m.size()) == m; };
     if (starts("MZ")) return "exe";
@@ -457,6 +468,7 @@ struct Walker {
     a.sniffed_type = sniff(decoded);
     a.size = decoded.size();
     if (a.sniffed_type == "zip") a.archive_members = zip_members(decoded);
+    if (is_markup(a.declared_type, a.filename)) a.markup = decoded.substr(0, kMaxAttachmentMarkup);
     out.attachments.push_back(std::move(a));
   }
 };

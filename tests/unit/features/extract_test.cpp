@@ -339,3 +339,20 @@ TEST_CASE("features: the body field has LF line ends, so a multi-line rule's $ m
   auto cr = rules::CompiledRules::build({r});
   CHECK(cr->evaluate(ex.fields).hits.size() == 1);
 }
+
+TEST_CASE("limits: attachment_markup holds the first 64 KB of HTML and SVG attachments only", "[limits]") {
+  auto markup = [](const std::string& name, const std::string& type, const std::string& data) {
+    auto e = X(test::with_attachment(name, type, data));
+    const auto* v = e.fields.get("attachment_markup");
+    return v ? v->at(0) : std::string("<none>");
+  };
+  const std::string page = "<html><form><input type=password></form></html>";
+  CHECK(markup("page.html", "application/octet-stream", page) == page);  // by file name
+  CHECK(markup("x.bin", "text/html", page) == page);                     // by declared type
+  CHECK(markup("logo.SVG ", "application/octet-stream", "<svg/>") == "<svg/>");
+  CHECK(markup("notes.txt", "text/plain", page) == "<none>");
+  std::string big = std::string(mime::kMaxAttachmentMarkup - 10, ' ') + page;
+  auto got = markup("big.html", "text/html", big);
+  CHECK(got.size() == mime::kMaxAttachmentMarkup);
+  CHECK(got.find("password") == std::string::npos);  // past the first 64 KB
+}

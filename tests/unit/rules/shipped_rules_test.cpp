@@ -69,6 +69,7 @@ std::string build(const rules::RuleSpec& r, const std::string& ex_raw, core::Env
   if (t == "attachment_name") return test::with_attachment(ex, "application/octet-stream", "data");
   if (t == "attachment_type") return test::with_attachment("file.bin", ex, "data");
   if (t == "attachment_member") return test::with_attachment("a.zip", "application/zip", test::zip_of({ex}));
+  if (t == "attachment_markup") return test::with_attachment("page.html", "text/html", ex);
   if (t.starts_with("env_")) {
     env.has_envelope = true;
     if (t == "env_helo") env.helo = ex;
