@@ -189,10 +189,10 @@ std::string shape_of(std::string_view v) {
   return out;
 }
 
-// `rcpt_in_subject`: spam written for one recipient puts the local part of
-// the address in the Subject ("hibody, 80% off", "jsmith@example.com your
-// account"). Read from the first kMaxSubjectRcpts distinct To local parts of
-// 3+ characters and the first kMaxSubjectScan bytes of the Subject.
+// `rcpt_in_subject`: spam written for one recipient addresses the reader
+// by the local part of the address ("hibody, 80% off"). Read from the first
+// kMaxSubjectRcpts distinct To local parts of 3+ characters and the first
+// kMaxSubjectScan bytes of the Subject.
 constexpr std::size_t kMaxSubjectRcpts = 10;
 constexpr std::size_t kMaxSubjectScan = 1024;
 
