@@ -270,7 +270,7 @@ TEST_CASE("features: camel-case words count as their parts too; short parts stay
   CHECK(t.size() == 3);
 }
 
-TEST_CASE("limits: distinct tokens stop at max_tokens", "[limits]") {
+TEST_CASE("limits: tokens stop at max_tokens", "[limits]") {
   std::string body;
   for (int i = 0; i < 20000; ++i) body += "w" + std::to_string(i) + " ";
   core::Limits lim;
