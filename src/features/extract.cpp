@@ -210,10 +210,15 @@ bool role_local_part(std::string_view lp) {
 
 // The To local parts the Subject names as a whole word, one per line, with
 // [list tags] left out. A To address that is the mailing list itself (its
-// local part in List-Id or List-Post) is not a person's name.
+// local part in List-Id or List-Post) is not a person's name. The match is
+// case-sensitive, against the local part as the To header writes it: mail
+// merged from an address list pastes "hibody" as it is, while a person or a
+// shop that knows the name writes "Alice, your order has shipped" to
+// alice@. On the corpora that leaves out 3 of the 6 SpamAssassin ham hits
+// ("Foundstone Labs Advisory" to labs@) and none of the 239 spam hits.
 std::string rcpt_in_subject(std::string_view subject, const std::set<std::string>& locals,
                             const mime::ParsedMessage& msg) {
-  std::string s = lower(subject.substr(0, kMaxSubjectScan));
+  std::string s(subject.substr(0, kMaxSubjectScan));
   for (std::size_t open = s.find('['); open != std::string::npos; open = s.find('[', open)) {
     std::size_t close = s.find(']', open);
     if (close == std::string::npos) break;
@@ -224,7 +229,8 @@ std::string rcpt_in_subject(std::string_view subject, const std::set<std::string
     if (const auto* h = msg.header(name)) list_hdrs += lower(std::string_view(h->value).substr(0, 1024));
   std::string out;
   for (const auto& lp : locals) {
-    if (role_local_part(lp) || list_hdrs.find(lp) != std::string::npos) continue;
+    const std::string llp = lower(lp);
+    if (role_local_part(llp) || list_hdrs.find(llp) != std::string::npos) continue;
     for (std::size_t at = s.find(lp); at != std::string::npos; at = s.find(lp, at + 1)) {
       bool left = at == 0 || !core::is_alnum(s[at - 1]);
       // "alice@example.org" in a Subject is the address, which legitimate
@@ -406,7 +412,7 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
         if (h.lname == "to" && to_locals.size() < kMaxSubjectRcpts) {
           std::size_t b = at;
           while (b > 0 && at - b < 64 && is_local_char(h.value[b - 1])) --b;
-          if (at - b >= 3) to_locals.insert(lower(std::string_view(h.value).substr(b, at - b)));
+          if (at - b >= 3) to_locals.insert(h.value.substr(b, at - b));
         }
         std::size_t e = at + 1;
         while (e < h.value.size() && e - at <= 255 &&

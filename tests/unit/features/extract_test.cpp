@@ -229,7 +229,13 @@ TEST_CASE("features: rcpt_in_subject names the To local parts the Subject uses a
     return v ? v->at(0) : std::string("<none>");
   };
   CHECK(get("From: a@b.example\r\nTo: Hi Body <hibody@example.com>, jo.smith@example.org\r\n"
-            "Subject: Dear HiBody and jo.smith: 80% off\r\n\r\ny\r\n") == "hibody\njo.smith");
+            "Subject: Dear hibody and jo.smith: 80% off\r\n\r\ny\r\n") == "hibody\njo.smith");
+  // case-sensitive: the local part pasted as the To header writes it, not a
+  // name written with a capital ("Alice, your order has shipped" to alice@)
+  CHECK(get("From: a@b.example\r\nTo: alice@example.org\r\nSubject: Alice, your order has shipped\r\n\r\ny\r\n") ==
+        "<none>");
+  CHECK(get("From: a@b.example\r\nTo: JSmith@example.org\r\nSubject: Final notice for JSmith\r\n\r\ny\r\n") ==
+        "JSmith");
   // the whole address is quoted by legitimate notices (calendar invitations)
   CHECK(get("From: a@b.example\r\nTo: alice@example.org\r\nSubject: Invitation: Review (alice@example.org)\r\n\r\ny\r\n") ==
         "<none>");
