@@ -760,11 +760,41 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
 
 // ---- tamis explain ----
 
+// The words behind tok_sum, tok_mean, tok_top_spam and tok_top_ham: each
+// distinct token of the message with its weight in the model's token table
+// (log-odds of spam against ham in the training mail), strongest first.
+void print_token_evidence(const model::Model& m, const features::Extracted& ex) {
+  std::map<std::uint64_t, std::string> distinct;
+  for (const auto& w : ex.token_words) {
+    auto colon = w.find(':');
+    distinct.emplace(features::token_hash(std::string_view(w).substr(0, colon + 1), std::string_view(w).substr(colon + 1)), w);
+  }
+  std::vector<std::pair<float, std::string>> spam, ham;
+  for (const auto& [h, w] : distinct)
+    if (const float* wt = m.token_table().weight.find(h)) (*wt > 0 ? spam : ham).emplace_back(*wt, w);
+  std::sort(spam.begin(), spam.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+  std::sort(ham.begin(), ham.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::printf("\ntoken statistics: %zu distinct tokens, %zu in the model's token table (%zu lean spam, %zu ham);\n"
+              "strongest (log-odds of spam in the training mail; s: Subject, b: body, u: link domain, a: attachment type,\n"
+              "m: mailer, id:/dt:/bd: shape of Message-ID/Date/boundary, ct: Content-Type, cs: charset, f: From domain, fn: From name):\n",
+              distinct.size(), spam.size() + ham.size(), spam.size(), ham.size());
+  const std::size_t n = 10;
+  for (std::size_t k = 0; k < std::max(std::min(n, spam.size()), std::min(n, ham.size())); ++k) {
+    std::string left = k < spam.size() && k < n ? fmt(spam[k].first, 2) + "  " + spam[k].second.substr(0, 30) : "";
+    if (!left.empty() && left[0] != '-') left.insert(0, "+");
+    std::printf("  %-40s", left.c_str());
+    if (k < ham.size() && k < n) std::printf("%s  %s", fmt(ham[k].first, 2).c_str(), ham[k].second.substr(0, 30).c_str());
+    std::printf("\n");
+  }
+}
+
 int run_explain(const TrainArgs& a, const std::string& config_path) {
   auto snap = load_snapshot(config_path);
   engine::ScanOptions o;
   o.explain = engine::Explain::Always;
   o.keep_row = true;
+  o.keep_extracted = true;
+  o.keep_token_words = true;
   auto r = engine::scan(*snap, read_message(a.file, snap->config.limits.max_scan_bytes), core::Envelope{}, o);
   const auto& v = r.verdict;
   const auto& th = snap->config.thresholds;
@@ -796,6 +826,7 @@ int run_explain(const TrainArgs& a, const std::string& config_path) {
                   std::isnan(val) ? "missing" : fmt(val, 3).c_str());
     }
   }
+  if (snap->model && r.extracted) print_token_evidence(*snap->model, *r.extracted);
   std::printf("\nMIME anomalies: ");
   for (std::size_t i = 0; i < r.anomalies.size(); ++i) std::printf("%s%s", i ? ", " : "", r.anomalies[i].c_str());
   std::printf("%s\n", r.anomalies.empty() ? "none" : "");

@@ -105,7 +105,7 @@ ScanResult scan(const Snapshot& snap, std::string_view raw, const core::Envelope
     r.times.parse_us = us_since(t0);
 
     t0 = Clock::now();
-    auto ex = std::make_unique<features::Extracted>(features::extract(msg, env, cfg.limits, dl));
+    auto ex = std::make_unique<features::Extracted>(features::extract(msg, env, cfg.limits, dl, opts.keep_token_words));
     r.times.features_us = us_since(t0);
 
     t0 = Clock::now();

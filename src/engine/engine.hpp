@@ -90,6 +90,7 @@ struct ScanOptions {
   Explain explain = Explain::NonAccept;
   bool keep_row = false;       // keep the model's input row (training, eval)
   bool keep_extracted = false; // keep fields/urls (explain, tests)
+  bool keep_token_words = false;  // with keep_extracted: the tokens as text (explain)
 };
 
 struct ScanResult {

@@ -286,7 +286,7 @@ bool known_target(const std::string& t) {
 }
 
 Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, const core::Limits& lim,
-                  const core::Deadline& deadline) {
+                  const core::Deadline& deadline, bool keep_token_words) {
   using mime::Anomaly;
   Extracted ex;
   auto& v = ex.vector;
@@ -682,20 +682,24 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   // ---- text tokens for the model's token statistics ----
   auto& tok = ex.tokens;
   tok.reserve(512);
-  if (subj) tokenize(subj->value, "s:", tok, lim.max_tokens);
-  tokenize(std::string_view(body).substr(0, 64 * 1024), "b:", tok, lim.max_tokens);
-  for (const auto& d : domains)
-    if (tok.size() < lim.max_tokens) tok.push_back(token_hash("u:", d));
-  for (const auto& a : msg.attachments)
-    if (tok.size() < lim.max_tokens) tok.push_back(token_hash("a:", a.declared_type + "/" + ext_of(a.filename)));
+  std::vector<std::string>* words = keep_token_words ? &ex.token_words : nullptr;
+  auto push = [&](std::string_view prefix, std::string_view v) {
+    if (tok.size() >= lim.max_tokens) return;
+    tok.push_back(token_hash(prefix, v));
+    if (words) words->push_back(std::string(prefix).append(v));
+  };
+  auto add = [&](std::string_view prefix, std::string_view v) {
+    if (!v.empty()) push(prefix, v);
+  };
+  if (subj) tokenize(subj->value, "s:", tok, lim.max_tokens, words);
+  tokenize(std::string_view(body).substr(0, 64 * 1024), "b:", tok, lim.max_tokens, words);
+  for (const auto& d : domains) push("u:", d);
+  for (const auto& a : msg.attachments) push("a:", a.declared_type + "/" + ext_of(a.filename));
   // Fingerprints of the sending software and sender, which generalise across
   // campaigns better than words: mailer name, the shape of the Message-ID,
   // the MIME boundary and the Date, charsets, the From domain and name.
-  auto add = [&](std::string_view prefix, std::string_view v) {
-    if (tok.size() < lim.max_tokens && !v.empty()) tok.push_back(token_hash(prefix, v));
-  };
   for (const char* mh : {"x-mailer", "user-agent"})
-    if (const auto* h = msg.header(mh)) tokenize(std::string_view(h->value).substr(0, 200), "m:", tok, lim.max_tokens);
+    if (const auto* h = msg.header(mh)) tokenize(std::string_view(h->value).substr(0, 200), "m:", tok, lim.max_tokens, words);
   if (mid) add("id:", shape_of(mid->value));
   if (date) add("dt:", shape_of(date->value));
   if (const auto* ct = msg.header("content-type")) {
@@ -705,7 +709,7 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   add("ct:", msg.top_content_type);
   for (const auto& t : msg.texts) add("cs:", t.charset);
   add("f:", fa.domain);
-  tokenize(std::string_view(fa.name).substr(0, 100), "fn:", tok, lim.max_tokens);
+  tokenize(std::string_view(fa.name).substr(0, 100), "fn:", tok, lim.max_tokens, words);
   std::sort(tok.begin(), tok.end());
   tok.erase(std::unique(tok.begin(), tok.end()), tok.end());
   return ex;

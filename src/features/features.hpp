@@ -100,16 +100,21 @@ struct Extracted {
   Fields fields;
   std::vector<float> vector;            // kFeatureCount values, NaN = missing
   std::vector<std::uint64_t> tokens;    // distinct hashed tokens, sorted
+  // With keep_token_words: each token as text, "prefix:word" (token_hash of
+  // the prefix and the word is its entry in `tokens`), repeats included.
+  std::vector<std::string> token_words;
   std::vector<Url> urls;
   bool url_limit_hit = false;
 };
 
 Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, const core::Limits& limits,
-                  const core::Deadline& deadline);
+                  const core::Deadline& deadline, bool keep_token_words = false);
 
 // Tokenizer (tokens.cpp): lower-cased words of 2..30 bytes (and the parts of
 // camel-case words), hashed with a prefix ("s:" subject, "b:" body, "u:" URL domain, "a:" attachment type).
-void tokenize(std::string_view text, std::string_view prefix, std::vector<std::uint64_t>& out, std::size_t max);
+// With `words`, each token is also appended there as prefix + word (for `tamis explain`).
+void tokenize(std::string_view text, std::string_view prefix, std::vector<std::uint64_t>& out, std::size_t max,
+              std::vector<std::string>* words = nullptr);
 std::uint64_t token_hash(std::string_view prefix, std::string_view word);
 // 2: + mailer, Message-ID/Date/boundary shapes, charsets, From
 // 3: + the parts of camel-case words ("ViagraOnline" -> viagraonline, viagra, online)

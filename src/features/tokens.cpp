@@ -12,7 +12,8 @@ std::uint64_t token_hash(std::string_view prefix, std::string_view word) {
   return h;
 }
 
-void tokenize(std::string_view text, std::string_view prefix, std::vector<std::uint64_t>& out, std::size_t max) {
+void tokenize(std::string_view text, std::string_view prefix, std::vector<std::uint64_t>& out, std::size_t max,
+              std::vector<std::string>* words) {
   std::string word;
   auto emit = [&](std::string w) {
     if (w.size() < 2 || w.size() > 30 || out.size() >= max) return;
@@ -20,6 +21,7 @@ void tokenize(std::string_view text, std::string_view prefix, std::vector<std::u
     for (char c : w) digits = digits && core::is_digit(c);
     if (digits && w.size() > 4) w = "#d" + std::to_string(w.size());  // long numbers by length
     out.push_back(token_hash(prefix, w));
+    if (words) words->push_back(std::string(prefix) + w);
   };
   // Words glued in camel case ("ViagraOnline", "TopPfizer") also count as
   // their parts, so a known word still counts when a sender glues it to

@@ -106,6 +106,7 @@ class Model {
   // reference the fast path is tested against. Last value is the bias.
   bool reference_contributions(const std::vector<float>& row, std::vector<float>& out, std::string* error = nullptr) const;
   const std::string& meta_json() const { return meta_json_; }
+  const TokenTable& token_table() const { return tokens_; }
   bool reference_predict(const std::vector<float>& row, int type, std::vector<float>& out, std::string* error) const;
   std::size_t trees() const { return trees_; }
   // What the model was loaded from: a digest of the file's bytes (empty for

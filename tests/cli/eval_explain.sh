@@ -144,4 +144,20 @@ assert want and got == want, (got, want)
 echo "ok: scan line model contributions as name+points"
 "$tamis" -c "$src/config/tamis.yaml" explain "$corpus/spam/00001.7848dde101aa985090474a91ec93fcf0.eml" > "$d/explain.txt"
 grep -q "^verdict: " "$d/explain.txt" && grep -q "rules that hit:" "$d/explain.txt" && grep -q "baseline" "$d/explain.txt"
+# the words behind the token statistics: spam-leaning ones in the left
+# column, strongest first; "password" in a Subject leans spam in 2002 mail
+"$tamis" -c "$src/config/tamis.yaml" explain "$src/tests/data/ham-today/reset.eml" | python3 -c '
+import re, sys
+text = sys.stdin.read()
+head = re.search(r"token statistics: (\d+) distinct tokens, (\d+) in the model.s token table \((\d+) lean spam, (\d+) ham\)", text)
+assert head, text
+n, known, sp, hm = map(int, head.groups())
+assert 0 < known <= n and sp + hm == known, head.group(0)
+rows = text.split(head.group(0))[1].split("\n\n")[0].splitlines()[2:]
+left = [re.match(r"  ([+-]\d+\.\d+)  (\S+)", r) for r in rows]
+left = [(float(m.group(1)), m.group(2)) for m in left if m]
+assert left and all(w > 0 for w, _ in left), rows
+assert [w for w, _ in left] == sorted((w for w, _ in left), reverse=True), left
+assert "s:password" in [t for _, t in left], left
+' || exit 1
 echo "ok: explain"

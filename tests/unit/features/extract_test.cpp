@@ -276,6 +276,42 @@ TEST_CASE("features: camel-case words count as their parts too; short parts stay
   CHECK(t.size() == 3);
 }
 
+TEST_CASE("features: the tokens as text hash to exactly the tokens the model reads", "[features]") {
+  const std::string raw =
+      "From: Example Accounts <no-reply@accounts.example.net>\r\nTo: alice@example.org\r\n"
+      "Subject: Reset your password\r\nMessage-ID: <20261108.5f3c@accounts.example.net>\r\n"
+      "Date: Sun, 08 Nov 2026 21:14:02 +0000\r\nX-Mailer: MailKit 4.2\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: text/html; charset=utf-8\r\n\r\n"
+      "<p>Click <a href=\"https://accounts.example.net/reset?t=1\">ViagraOnline</a> within 30 minutes.</p>\r\n";
+  for (std::size_t budget : {std::size_t{4000}, std::size_t{5}}) {
+    core::Limits lim;
+    lim.max_tokens = budget;
+    auto m = mime::parse(raw, lim, core::Deadline::never());
+    auto plain = features::extract(m, {}, lim, core::Deadline::never());
+    auto with_words = features::extract(m, {}, lim, core::Deadline::never(), true);
+    CHECK(plain.token_words.empty());
+    CHECK(with_words.tokens == plain.tokens);  // asking for the words changes nothing
+    std::vector<std::uint64_t> from_words;
+    for (const auto& w : with_words.token_words) {
+      auto colon = w.find(':');
+      REQUIRE(colon != std::string::npos);
+      from_words.push_back(features::token_hash(w.substr(0, colon + 1), w.substr(colon + 1)));
+    }
+    std::sort(from_words.begin(), from_words.end());
+    from_words.erase(std::unique(from_words.begin(), from_words.end()), from_words.end());
+    CHECK(from_words == plain.tokens);
+    if (budget == 4000) {
+      for (const char* w : {"s:reset", "b:click", "b:viagra", "u:example.net", "m:mailkit", "ct:text/html", "cs:utf-8",
+                            "f:example.net", "fn:accounts"}) {
+        CAPTURE(w);
+        CHECK(std::count(with_words.token_words.begin(), with_words.token_words.end(), std::string(w)) == 1);
+      }
+    } else {
+      CHECK(with_words.token_words.size() == 5);
+    }
+  }
+}
+
 TEST_CASE("limits: tokens stop at max_tokens", "[limits]") {
   std::string body;
   for (int i = 0; i < 20000; ++i) body += "w" + std::to_string(i) + " ";
