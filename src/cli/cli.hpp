@@ -30,6 +30,7 @@ struct TrainArgs {
   int max_depth = 5;
   int early_stopping = 30;
   int bags = 5;  // boosters averaged per model (seeds seed..seed+4)
+  int token_splits = 3;  // inner splits for the training rows' token statistics (rows per message)
   bool json = false;
   std::string file;
   std::string plot;

@@ -229,26 +229,34 @@ Fit fit(const std::vector<Example>& ex, const std::vector<std::size_t>& train_id
   };
   std::vector<const std::vector<std::uint64_t>*> docs;
   std::vector<int> labels;
-  // out-of-fold token features for the fit part
+  // Out-of-fold token features for the fit part, token_splits times with
+  // other inner splits: each message gives that many rows, whose token
+  // statistics come from tables that differ in which other mail they hold.
+  // The trees then see how much those statistics move for one message (as a
+  // site's own table moves from week to week), not one draw of them: with
+  // 3 splits, ten 5-fold splits of the SpamAssassin corpus gave AUC
+  // 0.999755 / FNR 6.21 % against 0.999734 / 6.84 % with one (MODEL_CARD.md).
   const int inner = 5;
-  auto ifold = stratified_folds(ex, fit_idx, inner, rng);
   std::size_t ncols = 0;
   std::vector<float> X, y, vX, vy, base, vbase;
-  std::vector<std::vector<float>> rows(fit_idx.size());
-  for (int f = 0; f < inner; ++f) {
-    std::vector<std::size_t> others;
-    for (std::size_t i = 0; i < fit_idx.size(); ++i)
-      if (ifold[i] != f) others.push_back(fit_idx[i]);
-    docs_of(others, docs, labels);
-    auto tt = model::TokenTable::train(docs, labels);
-    for (std::size_t i = 0; i < fit_idx.size(); ++i)
-      if (ifold[i] == f) rows[i] = row_of(ex[fit_idx[i]], tt, rule_features);
-  }
-  for (std::size_t i = 0; i < fit_idx.size(); ++i) {
-    ncols = rows[i].size();
-    X.insert(X.end(), rows[i].begin(), rows[i].end());
-    y.push_back(static_cast<float>(ex[fit_idx[i]].label));
-    base.push_back(static_cast<float>(ex[fit_idx[i]].rule_points / points_per_logit));
+  for (int split = 0; split < std::max(1, params.token_splits); ++split) {
+    auto ifold = stratified_folds(ex, fit_idx, inner, rng);
+    std::vector<std::vector<float>> rows(fit_idx.size());
+    for (int f = 0; f < inner; ++f) {
+      std::vector<std::size_t> others;
+      for (std::size_t i = 0; i < fit_idx.size(); ++i)
+        if (ifold[i] != f) others.push_back(fit_idx[i]);
+      docs_of(others, docs, labels);
+      auto tt = model::TokenTable::train(docs, labels);
+      for (std::size_t i = 0; i < fit_idx.size(); ++i)
+        if (ifold[i] == f) rows[i] = row_of(ex[fit_idx[i]], tt, rule_features);
+    }
+    for (std::size_t i = 0; i < fit_idx.size(); ++i) {
+      ncols = rows[i].size();
+      X.insert(X.end(), rows[i].begin(), rows[i].end());
+      y.push_back(static_cast<float>(ex[fit_idx[i]].label));
+      base.push_back(static_cast<float>(ex[fit_idx[i]].rule_points / points_per_logit));
+    }
   }
   docs_of(fit_idx, docs, labels);
   auto final_tt = model::TokenTable::train(docs, labels);
@@ -428,12 +436,14 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
   p.threads = a.threads;
   p.seed = a.seed;
   p.bags = a.bags;
+  p.token_splits = a.token_splits;
   json meta = {{"trained_at", static_cast<long long>(std::time(nullptr))},
                {"messages", ex.size()},
                {"labels_files", a.labels},
                {"rules_without_hits", unhit},
                {"params", {{"rounds", p.rounds}, {"max_depth", p.max_depth}, {"eta", p.eta}, {"subsample", p.subsample},
                            {"colsample_bytree", p.colsample}, {"early_stopping", p.early_stopping}, {"seed", p.seed}, {"bags", p.bags},
+                           {"token_splits", p.token_splits},
                            {"monotone", "tok_sum, tok_mean, tok_top_spam, tok_top_ham and model::spam_sign_features(): increasing"}}}};
   std::vector<std::size_t> all(ex.size());
   std::iota(all.begin(), all.end(), 0);
@@ -853,6 +863,9 @@ void add_train_commands(CLI::App& app, TrainArgs& a) {
   a.train->add_option("--max-depth", a.max_depth, "tree depth");
   a.train->add_option("--bags", a.bags, "boosters trained with seeds seed..seed+N-1 and averaged into the model")
       ->check(CLI::Range(1, 20));
+  a.train->add_option("--token-splits", a.token_splits,
+                      "inner splits for the training rows' token statistics: each message gives this many rows")
+      ->check(CLI::Range(1, 10));
   a.train->add_option("--early-stopping", a.early_stopping, "stop after N rounds without gain on the validation part (0: train all --rounds)");
   a.eval = app.add_subcommand("eval", "score labelled mail with the full engine and report accuracy");
   a.eval->add_option("--labels", a.labels, "labels file(s): ham|spam<TAB>path");

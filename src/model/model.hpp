@@ -164,6 +164,9 @@ struct TrainParams {
   // Boosters trained with seeds seed, seed+1, ... and averaged into one
   // (see average_boosters).
   int bags = 1;
+  // `tamis train`: inner splits for the training rows' token statistics; each
+  // training message gives this many rows (not an XGBoost parameter).
+  int token_splits = 1;
   // Per column: +1 = the margin may only rise with this feature, 0 = free.
   // Empty = no constraints. tamis train sets monotone_constraints() (below).
   std::vector<int> monotone;

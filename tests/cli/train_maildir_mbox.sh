@@ -96,3 +96,17 @@ for a, b in zip(t1, t3[:len(t1)]):
             assert abs(b["split_conditions"][i] - a["split_conditions"][i] / 3) < 1e-6, (a["split_conditions"][i], b["split_conditions"][i])
 print("ok: --bags 3 starts with the --bags 1 booster, leaves / 3;", len(t1), "and", len(t3), "trees")
 PY
+# --token-splits: three rows per message by default, one with 1; the rows
+# differ, so the boosters do; 0 is refused
+"$tamis" -c "$src/config/tamis.yaml" train --ham "$d/Maildir" --spam "$d/spam.mbox" --bags 1 --token-splits 1 --out "$d/s1.json" 2>/dev/null
+python3 - "$d/s1.json" "$d/b1.json" <<'PY'
+import json, sys
+one, three = (json.load(open(p)) for p in sys.argv[1:])
+assert one["meta"]["params"]["token_splits"] == 1 and three["meta"]["params"]["token_splits"] == 3
+assert one["booster"] != three["booster"]
+print("ok: --token-splits recorded in the metadata and changes the fit")
+PY
+if "$tamis" -c "$src/config/tamis.yaml" train --ham "$d/Maildir" --spam "$d/spam.mbox" --token-splits 0 --out "$d/s0.json" 2>/dev/null; then
+  echo "--token-splits 0 accepted"; exit 1
+fi
+[ ! -e "$d/s0.json" ]
