@@ -48,7 +48,7 @@ struct Limits {
   std::size_t max_html_bytes = 512 * 1024;         // html handed to the HTML parser per part
   std::size_t max_urls = 500;                      // URLs extracted per message
   std::size_t max_recipients = 1000;               // envelope recipients kept
-  std::size_t max_tokens = 4000;                   // text tokens read per message, repeats counted
+  std::size_t max_tokens = 12000;                  // text tokens read per message, repeats counted
   std::size_t max_field_bytes = 256 * 1024;        // bytes of one field value a rule scans
   std::chrono::milliseconds scan_timeout{2000};    // wall time of one scan
 };
