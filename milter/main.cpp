@@ -68,6 +68,7 @@ void reload() {
   try {
     auto next = engine::Snapshot::build(g->config_path, /*strict_model=*/true, gen, g->store->acquire().get());
     g->store->publish(next);
+    for (const auto& w : next->warnings) log_line(LOG_WARNING, w);
     g->generation = gen;
     g->stats.generation = gen;
     ++g->stats.reloads;
@@ -191,6 +192,7 @@ int main(int argc, char** argv) {
   d.to_syslog = log_mode != "stderr";
   if (d.to_syslog) openlog("tamisd", LOG_PID | LOG_NDELAY, LOG_MAIL);
   if (!snap->model_error.empty()) log_line(LOG_ERR, "model unavailable: " + snap->model_error);
+  for (const auto& w : snap->warnings) log_line(LOG_WARNING, w);
   d.store = std::make_unique<engine::SnapshotStore>(snap);
   std::string sock = socket_override.empty() ? mc.socket : socket_override;
 

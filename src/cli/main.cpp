@@ -134,6 +134,7 @@ int main(int argc, char** argv) {
         for (const auto& f : files) std::printf(" %s", f.c_str());
         std::printf("\n");
       }
+      for (const auto& w : snap->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
       std::printf("ok: %s: %zu rules (%zu enabled), model %s (%zu trees, %zu features), schema %s\n",
                   snap->config.path.c_str(), snap->rules->rules().size(),
                   static_cast<std::size_t>(std::count_if(snap->rules->rules().begin(), snap->rules->rules().end(),

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tamis::core {
@@ -52,6 +53,18 @@ struct Limits {
   std::size_t max_field_bytes = 256 * 1024;        // bytes of one field value a rule scans
   std::chrono::milliseconds scan_timeout{2000};    // wall time of one scan
 };
+
+// The size limits by their config names (limits.<name>): what a model
+// records of the config it was trained with, since each can change the
+// features of some message (scan_timeout only cuts a scan short).
+inline std::vector<std::pair<const char*, std::size_t>> size_limits(const Limits& l) {
+  return {{"max_scan_bytes", l.max_scan_bytes}, {"max_headers", l.max_headers},
+          {"max_header_line", l.max_header_line}, {"max_mime_depth", l.max_mime_depth},
+          {"max_mime_parts", l.max_mime_parts}, {"max_text_bytes", l.max_text_bytes},
+          {"max_html_bytes", l.max_html_bytes}, {"max_urls", l.max_urls},
+          {"max_recipients", l.max_recipients}, {"max_tokens", l.max_tokens},
+          {"max_field_bytes", l.max_field_bytes}};
+}
 
 class Deadline {
  public:

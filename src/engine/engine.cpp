@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.hpp"
 #include "mime/message.hpp"
 
@@ -34,6 +36,24 @@ std::shared_ptr<Snapshot> assemble(config::Config cfg, std::shared_ptr<const rul
   s->config = std::move(cfg);
   s->generation = generation;
   return s;
+}
+
+// A model records the size limits of the config it was trained with (files
+// written before that record none, and are not checked).
+std::vector<std::string> limit_warnings(const config::Config& cfg, const model::Model& m) {
+  std::vector<std::string> out;
+  auto meta = nlohmann::json::parse(m.meta_json(), nullptr, /*allow_exceptions=*/false);
+  if (!meta.is_object() || !meta.contains("limits") || !meta["limits"].is_object()) return out;
+  const auto& trained = meta["limits"];
+  for (const auto& [name, value] : core::size_limits(cfg.limits)) {
+    if (!trained.contains(name) || !trained[name].is_number_unsigned()) continue;
+    auto t = trained[name].get<std::size_t>();
+    if (t == value) continue;
+    out.push_back("limits." + std::string(name) + " is " + std::to_string(value) + " but the model " + cfg.model_path +
+                  " was trained with " + std::to_string(t) + ": messages past either limit give the model other features "
+                  "than it learnt from (retrain with this config, or set it back)");
+  }
+  return out;
 }
 
 }  // namespace
@@ -70,6 +90,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const std::string& config_path, 
   }
   auto snap = assemble(std::move(cfg), std::move(compiled), std::move(model), generation);
   snap->model_error = std::move(model_error);
+  if (snap->model) snap->warnings = limit_warnings(snap->config, *snap->model);
   snap->rules_kept = rules_kept;
   snap->model_kept = model_kept;
   return snap;

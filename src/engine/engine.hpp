@@ -31,6 +31,10 @@ struct Snapshot {
   std::shared_ptr<const model::Model> model;  // null when disabled or unavailable
   std::vector<int> binding;                   // model rule features -> rule index
   std::string model_error;                    // why the model is unavailable
+  // Not errors, but worth a sysadmin's eye (check-config prints them, tamisd
+  // logs them at start and reload): a config limit that differs from the
+  // one the model was trained with, so some messages give it other features.
+  std::vector<std::string> warnings;
   policy::Policy policy;
   std::uint64_t generation = 0;
   bool rules_kept = false;  // build() took the compiled rules of `previous`

@@ -691,8 +691,10 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   auto add = [&](std::string_view prefix, std::string_view v) {
     if (!v.empty()) push(prefix, v);
   };
+  // The Subject, link domains, attachment types and sender fingerprints come
+  // first and the body last, so that padding a body with words cannot push
+  // the rest out of the token budget (limits.max_tokens).
   if (subj) tokenize(subj->value, "s:", tok, lim.max_tokens, words);
-  tokenize(std::string_view(body).substr(0, 64 * 1024), "b:", tok, lim.max_tokens, words);
   for (const auto& d : domains) push("u:", d);
   for (const auto& a : msg.attachments) push("a:", a.declared_type + "/" + ext_of(a.filename));
   // Fingerprints of the sending software and sender, which generalise across
@@ -710,6 +712,7 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   for (const auto& t : msg.texts) add("cs:", t.charset);
   add("f:", fa.domain);
   tokenize(std::string_view(fa.name).substr(0, 100), "fn:", tok, lim.max_tokens, words);
+  tokenize(std::string_view(body).substr(0, 64 * 1024), "b:", tok, lim.max_tokens, words);
   std::sort(tok.begin(), tok.end());
   tok.erase(std::unique(tok.begin(), tok.end()), tok.end());
   return ex;

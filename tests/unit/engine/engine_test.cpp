@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <map>
@@ -144,6 +145,49 @@ TEST_CASE("engine: a reload keeps compiled rules and model that did not change, 
   d.write("model.json", bytes.substr(0, bytes.size() / 2));
   CHECK_THROWS_AS(engine::Snapshot::build(cfg, true, 5, fourth.get()), core::ConfigError);
 
+}
+
+// A model records the config's size limits it was trained with; a config
+// with other limits still loads, with a warning naming the limit.
+TEST_CASE("engine: a limit other than the model was trained with gives a warning, not an error", "[engine][limits]") {
+  test::TempDir d;
+  std::filesystem::create_directories(d.p / "rules");
+  d.write("rules/a.yaml",
+          "rules:\n  - id: A_FREE\n    target: subject\n    pattern: 'free'\n    score: 1\n"
+          "    examples: {hit: [free], miss: [notes]}\n");
+  test::tiny_model()->save((d.p / "model.json").string());
+  auto with_meta = [&](const std::string& meta) {
+    auto j = nlohmann::json::parse(test::read_file((d.p / "model.json").string()));
+    j["meta"] = nlohmann::json::parse(meta);
+    d.write("model.json", j.dump());
+  };
+  auto cfg = [&](const std::string& limits) {
+    return d.write("tamis.yaml", "model: {path: model.json}\nrules:\n  paths: [rules]\n  local_dir: none\n" + limits);
+  };
+
+  with_meta(R"({"limits": {"max_tokens": 4000, "max_urls": 500}})");
+  auto snap = engine::Snapshot::build(cfg(""));  // defaults: max_tokens 12000, max_urls 500
+  REQUIRE(snap->model);
+  REQUIRE(snap->warnings.size() == 1);
+  CHECK(snap->warnings[0].find("limits.max_tokens is 12000") != std::string::npos);
+  CHECK(snap->warnings[0].find("trained with 4000") != std::string::npos);
+  CHECK(engine::Snapshot::build(cfg("limits: {max_tokens: 4000}\n"))->warnings.empty());
+  auto both = engine::Snapshot::build(cfg("limits: {max_tokens: 4000, max_urls: 50}\n"));
+  REQUIRE(both->warnings.size() == 1);
+  CHECK(both->warnings[0].find("limits.max_urls is 50") != std::string::npos);
+
+  with_meta("{}");  // a model file from before the limits were recorded: nothing to compare
+  CHECK(engine::Snapshot::build(cfg("limits: {max_tokens: 4000}\n"))->warnings.empty());
+}
+
+// The shipped model was trained with the shipped config's limits.
+TEST_CASE("engine: the shipped config and model agree on the limits", "[engine][shipped]") {
+  auto snap = engine::Snapshot::build(test::src_path("config/tamis.yaml"));
+  REQUIRE(snap->model);
+  auto meta = nlohmann::json::parse(snap->model->meta_json());
+  REQUIRE(meta.contains("limits"));
+  CHECK(meta["limits"]["max_tokens"] == 12000);
+  CHECK(snap->warnings.empty());
 }
 
 // README "When legitimate mail is tagged": the local rule it shows, keyed on

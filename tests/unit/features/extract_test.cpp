@@ -321,6 +321,25 @@ TEST_CASE("limits: tokens stop at max_tokens", "[limits]") {
   CHECK(e.tokens.size() <= 500);
 }
 
+TEST_CASE("limits: a body padded past max_tokens leaves out its own words, not the links and sender", "[limits]") {
+  std::string body = "Claim it at https://prize.example.net/claim now\n";
+  for (int i = 0; i < 20000; ++i) body += "w" + std::to_string(i) + " ";
+  core::Limits lim;
+  lim.max_tokens = 500;
+  auto e = X(test::message("You won", body, {"X-Mailer: BulkBlaster 9"}), {}, lim);  // From: Alice <alice@example.com>
+  auto has = [&](const char* prefix, const char* w) {
+    return std::binary_search(e.tokens.begin(), e.tokens.end(), features::token_hash(prefix, w));
+  };
+  CHECK(e.tokens.size() <= 500);
+  CHECK(has("s:", "won"));
+  CHECK(has("u:", "example.net"));
+  CHECK(has("f:", "example.com"));
+  CHECK(has("fn:", "alice"));
+  CHECK(has("m:", "bulkblaster"));
+  CHECK(has("b:", "claim"));          // the body's first words still count
+  CHECK_FALSE(has("b:", "w19999"));   // its last ones do not
+}
+
 TEST_CASE("limits: a field value longer than max_field_bytes is cut before rules see it", "[limits]") {
   core::Limits lim;
   lim.max_field_bytes = 1000;
