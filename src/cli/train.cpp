@@ -438,7 +438,7 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
   p.bags = a.bags;
   p.token_splits = a.token_splits;
   json limits_used = json::object();
-  for (const auto& [name, value] : core::size_limits(cfg.limits)) limits_used[name] = value;
+  for (const auto& [name, member] : core::kSizeLimits) limits_used[name] = cfg.limits.*member;
   json meta = {{"trained_at", static_cast<long long>(std::time(nullptr))},
                {"limits", limits_used},  // the config's limits: a scan with others warns (Snapshot::warnings)
                {"messages", ex.size()},

@@ -23,7 +23,7 @@ struct Ctx {
   [[noreturn]] void fail(const YAML::Node& n, const std::string& msg) const {
     throw core::ConfigError(file, n.Mark().is_null() ? 0 : n.Mark().line + 1, msg);
   }
-  void only_keys(const YAML::Node& map, const std::string& where, std::initializer_list<const char*> keys) const {
+  void only_keys(const YAML::Node& map, const std::string& where, const std::vector<const char*>& keys) const {
     if (!map.IsMap()) fail(map, where + " must be a mapping");
     std::set<std::string> seen;
     for (const auto& kv : map) {
@@ -219,21 +219,12 @@ Config parse_config(const YAML::Node& root, const std::string& path, const std::
   Ctx cx{path};
   cx.only_keys(root, "the top level", {"limits", "thresholds", "reject_action", "model", "rules", "failure", "headers", "milter"});
   if (auto l = root["limits"]) {
-    cx.only_keys(l, "limits", {"max_scan_bytes", "max_headers", "max_header_line", "max_mime_depth", "max_mime_parts",
-                               "max_text_bytes", "max_html_bytes", "max_urls", "max_recipients", "max_tokens",
-                               "max_field_bytes", "scan_timeout_ms"});
+    std::vector<const char*> keys;
+    for (const auto& f : core::kSizeLimits) keys.push_back(f.name);
+    keys.push_back("scan_timeout_ms");
+    cx.only_keys(l, "limits", keys);
     auto& L = c.limits;
-    L.max_scan_bytes = cx.size(l, "max_scan_bytes", L.max_scan_bytes, "limits");
-    L.max_headers = cx.size(l, "max_headers", L.max_headers, "limits");
-    L.max_header_line = cx.size(l, "max_header_line", L.max_header_line, "limits");
-    L.max_mime_depth = cx.size(l, "max_mime_depth", L.max_mime_depth, "limits");
-    L.max_mime_parts = cx.size(l, "max_mime_parts", L.max_mime_parts, "limits");
-    L.max_text_bytes = cx.size(l, "max_text_bytes", L.max_text_bytes, "limits");
-    L.max_html_bytes = cx.size(l, "max_html_bytes", L.max_html_bytes, "limits");
-    L.max_urls = cx.size(l, "max_urls", L.max_urls, "limits");
-    L.max_recipients = cx.size(l, "max_recipients", L.max_recipients, "limits");
-    L.max_tokens = cx.size(l, "max_tokens", L.max_tokens, "limits");
-    L.max_field_bytes = cx.size(l, "max_field_bytes", L.max_field_bytes, "limits");
+    for (const auto& [name, member] : core::kSizeLimits) L.*member = cx.size(l, name, L.*member, "limits");
     L.scan_timeout = std::chrono::milliseconds(cx.size(l, "scan_timeout_ms", static_cast<std::size_t>(L.scan_timeout.count()), "limits"));
     if (L.max_mime_depth > 100) cx.fail(l["max_mime_depth"], "limits.max_mime_depth above 100 is unsafe");
   }

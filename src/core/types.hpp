@@ -8,12 +8,12 @@
 // Plain value types: copy them freely; nothing here is shared mutable state.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace tamis::core {
@@ -54,17 +54,21 @@ struct Limits {
   std::chrono::milliseconds scan_timeout{2000};    // wall time of one scan
 };
 
-// The size limits by their config names (limits.<name>): what a model
-// records of the config it was trained with, since each can change the
-// features of some message (scan_timeout only cuts a scan short).
-inline std::vector<std::pair<const char*, std::size_t>> size_limits(const Limits& l) {
-  return {{"max_scan_bytes", l.max_scan_bytes}, {"max_headers", l.max_headers},
-          {"max_header_line", l.max_header_line}, {"max_mime_depth", l.max_mime_depth},
-          {"max_mime_parts", l.max_mime_parts}, {"max_text_bytes", l.max_text_bytes},
-          {"max_html_bytes", l.max_html_bytes}, {"max_urls", l.max_urls},
-          {"max_recipients", l.max_recipients}, {"max_tokens", l.max_tokens},
-          {"max_field_bytes", l.max_field_bytes}};
-}
+// The size limits by their config names (limits.<name>), in one table: the
+// config reads them from it, and a model records them from it, since each
+// can change the features of some message (scan_timeout only cuts a scan
+// short and is not in it).
+struct SizeLimit {
+  const char* name;
+  std::size_t Limits::*member;
+};
+inline constexpr std::array<SizeLimit, 11> kSizeLimits = {{
+    {"max_scan_bytes", &Limits::max_scan_bytes}, {"max_headers", &Limits::max_headers},
+    {"max_header_line", &Limits::max_header_line}, {"max_mime_depth", &Limits::max_mime_depth},
+    {"max_mime_parts", &Limits::max_mime_parts}, {"max_text_bytes", &Limits::max_text_bytes},
+    {"max_html_bytes", &Limits::max_html_bytes}, {"max_urls", &Limits::max_urls},
+    {"max_recipients", &Limits::max_recipients}, {"max_tokens", &Limits::max_tokens},
+    {"max_field_bytes", &Limits::max_field_bytes}}};
 
 class Deadline {
  public:

@@ -45,9 +45,10 @@ std::vector<std::string> limit_warnings(const config::Config& cfg, const model::
   auto meta = nlohmann::json::parse(m.meta_json(), nullptr, /*allow_exceptions=*/false);
   if (!meta.is_object() || !meta.contains("limits") || !meta["limits"].is_object()) return out;
   const auto& trained = meta["limits"];
-  for (const auto& [name, value] : core::size_limits(cfg.limits)) {
+  for (const auto& [name, member] : core::kSizeLimits) {
     if (!trained.contains(name) || !trained[name].is_number_unsigned()) continue;
     auto t = trained[name].get<std::size_t>();
+    std::size_t value = cfg.limits.*member;
     if (t == value) continue;
     out.push_back("limits." + std::string(name) + " is " + std::to_string(value) + " but the model " + cfg.model_path +
                   " was trained with " + std::to_string(t) + ": messages past either limit give the model other features "
