@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
                   static_cast<std::size_t>(std::count_if(snap->rules->rules().begin(), snap->rules->rules().end(),
                                                          [](const auto& r) { return r.enabled; })),
                   snap->model ? snap->config.model_path.c_str() : "disabled", snap->model ? snap->model->trees() : 0,
-                  snap->model ? snap->model->feature_names().size() : 0, features::schema().hash.c_str());
+                  snap->model ? snap->model->feature_names().size() : 0, model::schema_hash().c_str());
       return 0;
     }
     if (*scan) {

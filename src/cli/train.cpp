@@ -286,6 +286,11 @@ Fit fit(const std::vector<Example>& ex, const std::vector<std::size_t>& train_id
   json m = meta;
   m["best_rounds"] = out.best_rounds;  // mean over the bags
   m["token_count"] = final_tt.weight.size();
+  // The served index holds every training message, the early-stopping part
+  // too: a campaign that part alone holds is still known. (The validation
+  // rows above had to be scored without themselves.)
+  docs_of(train_idx, docs, labels);
+  final_tt.near = model::NearIndex::build(docs, labels);
   out.model = model::Model::from_parts(booster, std::move(final_tt), rule_features, m.dump());
   return out;
 }
@@ -447,7 +452,7 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
                {"params", {{"rounds", p.rounds}, {"max_depth", p.max_depth}, {"eta", p.eta}, {"subsample", p.subsample},
                            {"colsample_bytree", p.colsample}, {"early_stopping", p.early_stopping}, {"seed", p.seed}, {"bags", p.bags},
                            {"token_splits", p.token_splits},
-                           {"monotone", "tok_sum, tok_mean, tok_top_spam, tok_top_ham and model::spam_sign_features(): increasing"}}}};
+                           {"monotone", "tok_sum, tok_mean, tok_top_spam, tok_top_ham, near_spam and model::spam_sign_features(): increasing"}}}};
   std::vector<std::size_t> all(ex.size());
   std::iota(all.begin(), all.end(), 0);
   json folds_json = json::array();
@@ -775,7 +780,8 @@ int run_eval(const TrainArgs& a, const std::string& config_path) {
 
 // The words behind tok_sum, tok_mean, tok_top_spam and tok_top_ham: each
 // distinct token of the message with its weight in the model's token table
-// (log-odds of spam against ham in the training mail), strongest first.
+// (log-odds of spam against ham in the training mail), strongest first; and
+// near_spam, the likeness to the most similar training spam.
 void print_token_evidence(const model::Model& m, const features::Extracted& ex) {
   std::map<std::uint64_t, std::string> distinct;
   for (const auto& w : ex.token_words) {
@@ -799,6 +805,14 @@ void print_token_evidence(const model::Model& m, const features::Extracted& ex) 
     if (k < ham.size() && k < n) std::printf("%s  %s", fmt(ham[k].first, 2).c_str(), ham[k].second.substr(0, 30).c_str());
     std::printf("\n");
   }
+  const auto& near = m.token_table().near;
+  if (near.size() == 0) return;  // a model from before near_spam
+  float like = near.nearest(model::NearIndex::signature(ex.tokens)).similarity;
+  std::printf("\nlikeness to a known spam (near_spam): %.0f %% of the tokens' signature agrees with the closest of the\n"
+              "model's %zu training spam; %s\n",
+              like * 100.0, near.size(),
+              like >= model::NearIndex::kSameCampaign ? "counted, as the same campaign"
+                                                      : "below 70 %, not counted (a shared template at most)");
 }
 
 int run_explain(const TrainArgs& a, const std::string& config_path) {

@@ -63,8 +63,20 @@ std::vector<std::pair<std::uint64_t, float>> TokenWeights::items() const {
 }
 
 const std::vector<std::string>& token_feature_names() {
-  static const std::vector<std::string> names = {"tok_sum", "tok_mean", "tok_top_spam", "tok_top_ham", "tok_known"};
+  static const std::vector<std::string> names = {"tok_sum",   "tok_mean",  "tok_top_spam", "tok_top_ham",
+                                                  "tok_known", "near_spam"};
   return names;
+}
+
+const std::string& schema_hash() {
+  static const std::string h = [] {
+    std::uint64_t v = features::token_hash("schema:model", features::schema().hash);
+    for (const auto& n : token_feature_names()) v = features::token_hash(std::to_string(v), n);
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+    return std::string(buf);
+  }();
+  return h;
 }
 
 void TokenTable::features(const std::vector<std::uint64_t>& tokens, std::vector<float>& out) const {
@@ -96,6 +108,8 @@ void TokenTable::features(const std::vector<std::uint64_t>& tokens, std::vector<
   out.push_back(static_cast<float>(top_mean(pos, true)));
   out.push_back(static_cast<float>(top_mean(neg, false)));
   out.push_back(static_cast<float>(tokens.empty() ? 0.0 : static_cast<double>(known) / static_cast<double>(tokens.size())));
+  float near_spam = near.nearest(NearIndex::signature(tokens)).similarity;
+  out.push_back(near_spam >= NearIndex::kSameCampaign ? near_spam : 0.0f);
 }
 
 TokenTable TokenTable::train(const std::vector<const std::vector<std::uint64_t>*>& docs, const std::vector<int>& labels,
@@ -127,6 +141,7 @@ TokenTable TokenTable::train(const std::vector<const std::vector<std::uint64_t>*
   }
   TokenTable tt;
   for (const auto& c : cands) tt.weight.insert(c.t, c.w);
+  tt.near = NearIndex::build(docs, labels);
   return tt;
 }
 
@@ -136,18 +151,20 @@ Model::~Model() {
 
 void Model::init_names() {
   names_ = features::schema().names;
-  for (const auto& n : token_feature_names()) names_.push_back(n);
+  for (std::size_t i = 0; i < token_features_; ++i) names_.push_back(token_feature_names()[i]);
   for (const auto& r : rule_features_) names_.push_back("rule:" + r);
 }
 
 std::shared_ptr<const Model> Model::from_parts(const std::string& booster_json, TokenTable tokens,
                                                std::vector<std::string> rule_features, std::string meta_json) {
-  return make(booster_json, std::move(tokens), std::move(rule_features), std::move(meta_json));
+  return make(booster_json, std::move(tokens), std::move(rule_features), std::move(meta_json), token_feature_names().size());
 }
 
 std::shared_ptr<Model> Model::make(const std::string& booster_json, TokenTable tokens,
-                                   std::vector<std::string> rule_features, std::string meta_json) {
+                                   std::vector<std::string> rule_features, std::string meta_json,
+                                   std::size_t token_features) {
   std::shared_ptr<Model> m(new Model());
+  m->token_features_ = token_features;
   m->tokens_ = std::move(tokens);
   m->rule_features_ = std::move(rule_features);
   m->meta_json_ = std::move(meta_json);
@@ -210,14 +227,22 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
   try {
     if (j.value("format", "") != "tamis-model-1") throw core::ConfigError(path, 0, "not a tamis model (format != tamis-model-1)");
     std::string hash = j.at("schema_hash").get<std::string>();
-    if (hash != features::schema().hash)
+    // A file from before near_spam recorded the structural hash alone; it
+    // still loads, with its five token statistics.
+    const bool legacy = hash == features::schema().hash;
+    if (hash != schema_hash() && !legacy)
       throw core::ConfigError(path, 0, "model was trained for feature schema " + hash + ", this build extracts " +
-                                           features::schema().hash + ": retrain it with `tamis train`");
+                                           schema_hash() + ": retrain it with `tamis train`");
     TokenTable tt;
     for (const auto& p : j.at("tokens")) tt.weight.insert(p.at(0).get<std::uint64_t>(), p.at(1).get<float>());
+    if (!legacy) {
+      tt.near.add_hex(j.at("near_spam").get<std::string>());
+      tt.near.finish();
+    }
     auto rf = j.at("rule_features").get<std::vector<std::string>>();
     std::string meta = j.value("meta", json::object()).dump();
-    auto m = make(j.at("booster").dump(), std::move(tt), std::move(rf), std::move(meta));
+    auto m = make(j.at("booster").dump(), std::move(tt), std::move(rf), std::move(meta),
+                  legacy ? kLegacyTokenFeatures : token_feature_names().size());
     m->source_digest_ = digest_of(bytes);
     return m;
   } catch (const core::ConfigError& e) {
@@ -231,7 +256,8 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
 void Model::save(const std::string& path) const {
   json j;
   j["format"] = "tamis-model-1";
-  j["schema_hash"] = features::schema().hash;
+  const bool legacy = token_features_ == kLegacyTokenFeatures;
+  j["schema_hash"] = legacy ? features::schema().hash : schema_hash();
   j["feature_names"] = names_;
   j["rule_features"] = rule_features_;
   j["meta"] = json::parse(meta_json_);
@@ -240,6 +266,7 @@ void Model::save(const std::string& path) const {
   std::sort(sorted.begin(), sorted.end());
   for (const auto& [t, w] : sorted) toks.push_back({t, std::round(w * 1e4) / 1e4});
   j["tokens"] = std::move(toks);
+  if (!legacy) j["near_spam"] = tokens_.near.hex();
   j["booster"] = json::parse(booster_json_);
   std::string tmp = path + ".tmp";
   {
@@ -362,6 +389,7 @@ std::vector<float> Model::row(const features::Extracted& ex, const rules::RuleHi
   r.reserve(names_.size());
   r = ex.vector;
   tokens_.features(ex.tokens, r);
+  r.resize(features::kFeatureCount + token_features_);  // a legacy model reads no near_spam
   std::size_t base = r.size();
   r.resize(base + rule_features_.size(), 0.0f);
   for (std::size_t k = 0; k < binding.size(); ++k)

@@ -17,12 +17,19 @@
 #include <vector>
 
 #include "features/features.hpp"
+#include "model/near.hpp"
 #include "rules/rules.hpp"
 
 namespace tamis::model {
 
 // Features the token table adds after the structural ones.
 const std::vector<std::string>& token_feature_names();
+// The hash a model file records and load() checks: the structural schema
+// (features::schema()) and the token features.
+const std::string& schema_hash();
+// Models trained before near_spam read the first five token features and
+// recorded features::schema().hash alone; load() still takes them.
+constexpr std::size_t kLegacyTokenFeatures = 5;
 
 // An open-addressing hash table from token hash to weight: one probe in a
 // flat array instead of a node per entry (the table is looked up ~500 times
@@ -50,9 +57,11 @@ class TokenWeights {
   std::size_t size_ = 0, mask_ = 0;
 };
 
-// Hashed-token log-odds weights (a smoothed naive-Bayes table).
+// Hashed-token log-odds weights (a smoothed naive-Bayes table), and the
+// training spam's MinHash signatures (near.hpp).
 struct TokenTable {
   TokenWeights weight;
+  NearIndex near;
   // Appends token_feature_names().size() values for these tokens.
   void features(const std::vector<std::uint64_t>& tokens, std::vector<float>& out) const;
   // Builds the table from tokenized documents (label 1 = spam). Every token
@@ -61,7 +70,8 @@ struct TokenTable {
   // most of a mail corpus's vocabulary is rare, and a word seen once in
   // spam is evidence. With 3, cross-validated FNR at FPR 0.1 % was 9.31 %
   // instead of 7.88 % (10 splits) and csdmc2010 AUC 0.99958 instead of
-  // 0.99968 (models/MODEL_CARD.md).
+  // 0.99968 (models/MODEL_CARD.md). Every spam's signature goes into
+  // `near`.
   static TokenTable train(const std::vector<const std::vector<std::uint64_t>*>& docs, const std::vector<int>& labels,
                           std::size_t min_count = 1, std::size_t max_tokens = 300000);
 };
@@ -120,7 +130,8 @@ class Model {
  private:
   Model() = default;
   static std::shared_ptr<Model> make(const std::string& booster_json, TokenTable tokens,
-                                     std::vector<std::string> rule_features, std::string meta_json);
+                                     std::vector<std::string> rule_features, std::string meta_json,
+                                     std::size_t token_features);
   void init_names();
   std::string source_digest_;
   void init_trees(const std::string& booster_json);
@@ -140,6 +151,7 @@ class Model {
   float base_margin_ = 0;     // logit(base_score)
   void* booster_ = nullptr;
   TokenTable tokens_;
+  std::size_t token_features_ = 0;  // how many of token_feature_names() the booster reads
   std::vector<std::string> rule_features_;
   std::vector<std::string> names_;
   std::string booster_json_;
@@ -176,8 +188,8 @@ struct TrainParams {
 const std::vector<features::F>& spam_sign_features();
 // The constraints tamis trains with, for a row of `ncols` columns: the token
 // statistics that measure spam evidence (tok_sum, tok_mean, tok_top_spam,
-// tok_top_ham) and the spam_sign_features() may only raise the score as they
-// rise. Without them, trees fitted on few examples learn dips ("this much
+// tok_top_ham), the likeness to a known spam (near_spam) and the
+// spam_sign_features() may only raise the score as they rise. Without them, trees fitted on few examples learn dips ("this much
 // spam vocabulary is ham", "a broken quoted-printable part is ham") that do
 // not carry over to other mail, and that a sender could use: with them, no
 // anomaly a spammer adds can lower a score.

@@ -109,7 +109,7 @@ engine::SnapshotPtr milter_snapshot(const std::function<void(config::Config&)>& 
   return engine::Snapshot::from_parts(c, specs, nullptr);
 }
 
-std::shared_ptr<const model::Model> tiny_model(const std::vector<std::string>& rule_features) {
+std::shared_ptr<const model::Model> tiny_model(const std::vector<std::string>& rule_features, model::TokenTable tokens) {
   // Label = "many URLs" so the model has something real to learn.
   std::size_t ncols = features::kFeatureCount + model::token_feature_names().size() + rule_features.size();
   std::mt19937 rng(7);
@@ -126,7 +126,7 @@ std::shared_ptr<const model::Model> tiny_model(const std::vector<std::string>& r
   p.early_stopping = 0;
   p.threads = 1;
   std::string booster = model::train_booster(X, ncols, y, {}, {}, p);
-  return model::Model::from_parts(booster, model::TokenTable{}, rule_features, "{}");
+  return model::Model::from_parts(booster, std::move(tokens), rule_features, "{}");
 }
 
 }  // namespace tamis::test

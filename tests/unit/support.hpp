@@ -49,6 +49,7 @@ engine::SnapshotPtr snapshot_without_model();
 // plus T_TAG (subject "tag-me", 5 points) and T_REJ (subject "reject-me", 20).
 engine::SnapshotPtr milter_snapshot(const std::function<void(config::Config&)>& tweak = {});
 // A small model trained on synthetic rows for this build's schema.
-std::shared_ptr<const model::Model> tiny_model(const std::vector<std::string>& rule_features = {});
+std::shared_ptr<const model::Model> tiny_model(const std::vector<std::string>& rule_features = {},
+                                               model::TokenTable tokens = {});
 
 }  // namespace tamis::test
