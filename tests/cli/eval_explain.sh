@@ -159,5 +159,12 @@ left = [(float(m.group(1)), m.group(2)) for m in left if m]
 assert left and all(w > 0 for w, _ in left), rows
 assert [w for w, _ in left] == sorted((w for w, _ in left), reverse=True), left
 assert "s:password" in [t for _, t in left], left
+like = re.search(r"likeness to a known spam \(near_spam\): (\d+) %.*?model.s (\d+) training spam; below 70 %, not counted", text, re.S)
+assert like and int(like.group(1)) < 70 and int(like.group(2)) > 1000, like
 ' || exit 1
+# a spam the shipped model was trained on is in its index: the same campaign
+"$tamis" -c "$src/config/tamis.yaml" explain "$corpus/spam/00001.7848dde101aa985090474a91ec93fcf0.eml" |
+  grep -q "near_spam): 100 % .*" || exit 1
+"$tamis" -c "$src/config/tamis.yaml" explain "$corpus/spam/00001.7848dde101aa985090474a91ec93fcf0.eml" |
+  grep -q "counted, as the same campaign" || exit 1
 echo "ok: explain"
