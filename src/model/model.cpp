@@ -68,6 +68,11 @@ const std::vector<std::string>& token_feature_names() {
   return names;
 }
 
+std::size_t near_spam_column() {
+  const auto& names = token_feature_names();
+  return static_cast<std::size_t>(std::find(names.begin(), names.end(), "near_spam") - names.begin());
+}
+
 const std::string& schema_hash() {
   static const std::string h = [] {
     std::uint64_t v = features::token_hash("schema:model", features::schema().hash);
@@ -388,8 +393,9 @@ std::vector<float> Model::row(const features::Extracted& ex, const rules::RuleHi
   std::vector<float> r;
   r.reserve(names_.size());
   r = ex.vector;
+  const std::size_t token_begin = r.size();
   tokens_.features(ex.tokens, r);
-  r.resize(features::kFeatureCount + token_features_);  // a legacy model reads no near_spam
+  r.resize(token_begin + token_features_);  // a legacy model reads no near_spam
   std::size_t base = r.size();
   r.resize(base + rule_features_.size(), 0.0f);
   for (std::size_t k = 0; k < binding.size(); ++k)

@@ -24,6 +24,8 @@ namespace tamis::model {
 
 // Features the token table adds after the structural ones.
 const std::vector<std::string>& token_feature_names();
+// The position of near_spam among them.
+std::size_t near_spam_column();
 // The hash a model file records and load() checks: the structural schema
 // (features::schema()) and the token features.
 const std::string& schema_hash();

@@ -126,8 +126,8 @@ TEST_CASE("near: the model reads near_spam from its index, only at campaign like
   std::vector<const std::vector<std::uint64_t>*> ptrs{&docs[0], &docs[1]};
   auto tt = model::TokenTable::train(ptrs, {1, 0});
   const auto& names = model::token_feature_names();
-  const std::size_t col = static_cast<std::size_t>(std::find(names.begin(), names.end(), "near_spam") - names.begin());
-  REQUIRE(col < names.size());
+  const std::size_t col = model::near_spam_column();
+  REQUIRE(names.at(col) == "near_spam");
   auto near_spam = [&](const model::TokenTable& t, const std::vector<std::uint64_t>& toks) {
     std::vector<float> out;
     t.features(toks, out);
