@@ -892,7 +892,7 @@ void add_train_commands(CLI::App& app, TrainArgs& a) {
   a.train->add_option("--bags", a.bags, "boosters trained with seeds seed..seed+N-1 and averaged into the model")
       ->check(CLI::Range(1, 20));
   a.train->add_option("--token-splits", a.token_splits,
-                      "inner splits for the training rows' token statistics: each message gives this many rows")
+                      "inner splits for the training rows' token statistics: each message gives this many rows (near_spam in the first)")
       ->check(CLI::Range(1, 10));
   a.train->add_option("--early-stopping", a.early_stopping, "stop after N rounds without gain on the validation part (0: train all --rounds)");
   a.eval = app.add_subcommand("eval", "score labelled mail with the full engine and report accuracy");
