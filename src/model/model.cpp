@@ -68,11 +68,6 @@ const std::vector<std::string>& token_feature_names() {
   return names;
 }
 
-std::size_t near_spam_column() {
-  const auto& names = token_feature_names();
-  return static_cast<std::size_t>(std::find(names.begin(), names.end(), "near_spam") - names.begin());
-}
-
 const std::string& schema_hash() {
   static const std::string h = [] {
     std::uint64_t v = features::token_hash("schema:model", features::schema().hash);
@@ -113,7 +108,9 @@ void TokenTable::features(const std::vector<std::uint64_t>& tokens, std::vector<
   out.push_back(static_cast<float>(top_mean(pos, true)));
   out.push_back(static_cast<float>(top_mean(neg, false)));
   out.push_back(static_cast<float>(tokens.empty() ? 0.0 : static_cast<double>(known) / static_cast<double>(tokens.size())));
-  float near_spam = near.nearest(NearIndex::signature(tokens)).similarity;
+  // No index (a model from before near_spam, or a training row whose
+  // campaign counts as unknown): 0, without computing a signature.
+  float near_spam = near.size() ? near.nearest(NearIndex::signature(tokens)).similarity : 0.0f;
   out.push_back(near_spam >= NearIndex::kSameCampaign ? near_spam : 0.0f);
 }
 
@@ -146,7 +143,6 @@ TokenTable TokenTable::train(const std::vector<const std::vector<std::uint64_t>*
   }
   TokenTable tt;
   for (const auto& c : cands) tt.weight.insert(c.t, c.w);
-  tt.near = NearIndex::build(docs, labels);
   return tt;
 }
 

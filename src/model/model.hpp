@@ -24,8 +24,6 @@ namespace tamis::model {
 
 // Features the token table adds after the structural ones.
 const std::vector<std::string>& token_feature_names();
-// The position of near_spam among them.
-std::size_t near_spam_column();
 // The hash a model file records and load() checks: the structural schema
 // (features::schema()) and the token features.
 const std::string& schema_hash();
@@ -72,8 +70,8 @@ struct TokenTable {
   // most of a mail corpus's vocabulary is rare, and a word seen once in
   // spam is evidence. With 3, cross-validated FNR at FPR 0.1 % was 9.31 %
   // instead of 7.88 % (10 splits) and csdmc2010 AUC 0.99958 instead of
-  // 0.99968 (models/MODEL_CARD.md). Every spam's signature goes into
-  // `near`.
+  // 0.99968 (models/MODEL_CARD.md). `near` stays empty: the caller
+  // decides which spam it indexes (NearIndex::build).
   static TokenTable train(const std::vector<const std::vector<std::uint64_t>*>& docs, const std::vector<int>& labels,
                           std::size_t min_count = 1, std::size_t max_tokens = 300000);
 };

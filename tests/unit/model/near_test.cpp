@@ -125,8 +125,9 @@ TEST_CASE("near: the model reads near_spam from its index, only at campaign like
   std::vector<std::vector<std::uint64_t>> docs{spam, tokens(400, 71)};
   std::vector<const std::vector<std::uint64_t>*> ptrs{&docs[0], &docs[1]};
   auto tt = model::TokenTable::train(ptrs, {1, 0});
+  tt.near = NearIndex::build(ptrs, {1, 0});
   const auto& names = model::token_feature_names();
-  const std::size_t col = model::near_spam_column();
+  const std::size_t col = static_cast<std::size_t>(std::find(names.begin(), names.end(), "near_spam") - names.begin());
   REQUIRE(names.at(col) == "near_spam");
   auto near_spam = [&](const model::TokenTable& t, const std::vector<std::uint64_t>& toks) {
     std::vector<float> out;
