@@ -39,9 +39,13 @@ std::shared_ptr<Snapshot> assemble(config::Config cfg, std::shared_ptr<const rul
 }
 
 // A model records the size limits of the config it was trained with (files
-// written before that record none, and are not checked).
-std::vector<std::string> limit_warnings(const config::Config& cfg, const model::Model& m) {
+// written before that record none, and are not checked), and the tokenizer.
+std::vector<std::string> model_warnings(const config::Config& cfg, const model::Model& m) {
   std::vector<std::string> out;
+  if (m.tokenizer() != features::kTokenizerVersion)
+    out.push_back("the model " + cfg.model_path + " was trained with tokenizer " + std::to_string(m.tokenizer()) +
+                  " and is fed that tokenizer's tokens, so it scores as before; retrain it (`tamis train`) to read text "
+                  "with this build's tokenizer " + std::to_string(features::kTokenizerVersion));
   auto meta = nlohmann::json::parse(m.meta_json(), nullptr, /*allow_exceptions=*/false);
   if (!meta.is_object() || !meta.contains("limits") || !meta["limits"].is_object()) return out;
   const auto& trained = meta["limits"];
@@ -91,7 +95,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const std::string& config_path, 
   }
   auto snap = assemble(std::move(cfg), std::move(compiled), std::move(model), generation);
   snap->model_error = std::move(model_error);
-  if (snap->model) snap->warnings = limit_warnings(snap->config, *snap->model);
+  if (snap->model) snap->warnings = model_warnings(snap->config, *snap->model);
   snap->rules_kept = rules_kept;
   snap->model_kept = model_kept;
   return snap;
@@ -127,7 +131,8 @@ ScanResult scan(const Snapshot& snap, std::string_view raw, const core::Envelope
     r.times.parse_us = us_since(t0);
 
     t0 = Clock::now();
-    auto ex = std::make_unique<features::Extracted>(features::extract(msg, env, cfg.limits, dl, opts.keep_token_words));
+    auto ex = std::make_unique<features::Extracted>(features::extract(msg, env, cfg.limits, dl, opts.keep_token_words,
+                                                                       snap.model ? snap.model->tokenizer() : 0));
     r.times.features_us = us_since(t0);
 
     t0 = Clock::now();

@@ -255,19 +255,31 @@ const std::vector<std::string> kFixedTargets = {
 
 }  // namespace
 
-const Schema& schema() {
-  static const Schema s = [] {
-    Schema out;
-#define TAMIS_X(name) out.names.emplace_back(#name);
+namespace {
+
+const std::vector<std::string>& feature_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+#define TAMIS_X(name) out.emplace_back(#name);
     TAMIS_FEATURES(TAMIS_X)
 #undef TAMIS_X
-    std::uint64_t h = token_hash("schema:v1:tok" + std::to_string(kTokenizerVersion), "");
-    for (const auto& n : out.names) h = token_hash(std::to_string(h), n);
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-    out.hash = buf;
     return out;
   }();
+  return names;
+}
+
+}  // namespace
+
+std::string schema_hash_with_tokenizer(int version) {
+  std::uint64_t h = token_hash("schema:v1:tok" + std::to_string(version), "");
+  for (const auto& n : feature_names()) h = token_hash(std::to_string(h), n);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+const Schema& schema() {
+  static const Schema s{feature_names(), schema_hash_with_tokenizer(kTokenizerVersion)};
   return s;
 }
 
@@ -286,7 +298,7 @@ bool known_target(const std::string& t) {
 }
 
 Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, const core::Limits& lim,
-                  const core::Deadline& deadline, bool keep_token_words) {
+                  const core::Deadline& deadline, bool keep_token_words, int tokenizer) {
   using mime::Anomaly;
   Extracted ex;
   auto& v = ex.vector;
@@ -694,14 +706,14 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   // The Subject, link domains, attachment types and sender fingerprints come
   // first and the body last, so that padding a body with words cannot push
   // the rest out of the token budget (limits.max_tokens).
-  if (subj) tokenize(subj->value, "s:", tok, lim.max_tokens, words);
+  if (subj) tokenize(subj->value, "s:", tok, lim.max_tokens, words, tokenizer);
   for (const auto& d : domains) push("u:", d);
   for (const auto& a : msg.attachments) push("a:", a.declared_type + "/" + ext_of(a.filename));
   // Fingerprints of the sending software and sender, which generalise across
   // campaigns better than words: mailer name, the shape of the Message-ID,
   // the MIME boundary and the Date, charsets, the From domain and name.
   for (const char* mh : {"x-mailer", "user-agent"})
-    if (const auto* h = msg.header(mh)) tokenize(std::string_view(h->value).substr(0, 200), "m:", tok, lim.max_tokens, words);
+    if (const auto* h = msg.header(mh)) tokenize(std::string_view(h->value).substr(0, 200), "m:", tok, lim.max_tokens, words, tokenizer);
   if (mid) add("id:", shape_of(mid->value));
   if (date) add("dt:", shape_of(date->value));
   if (const auto* ct = msg.header("content-type")) {
@@ -711,8 +723,8 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   add("ct:", msg.top_content_type);
   for (const auto& t : msg.texts) add("cs:", t.charset);
   add("f:", fa.domain);
-  tokenize(std::string_view(fa.name).substr(0, 100), "fn:", tok, lim.max_tokens, words);
-  tokenize(std::string_view(body).substr(0, 64 * 1024), "b:", tok, lim.max_tokens, words);
+  tokenize(std::string_view(fa.name).substr(0, 100), "fn:", tok, lim.max_tokens, words, tokenizer);
+  tokenize(std::string_view(body).substr(0, 64 * 1024), "b:", tok, lim.max_tokens, words, tokenizer);
   std::sort(tok.begin(), tok.end());
   tok.erase(std::unique(tok.begin(), tok.end()), tok.end());
   return ex;

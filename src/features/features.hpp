@@ -107,17 +107,30 @@ struct Extracted {
   bool url_limit_hit = false;
 };
 
+// `tokenizer` is the version whose tokens the model will read (a model file
+// records it; older ones still load, see kOldestTokenizer).
 Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, const core::Limits& limits,
-                  const core::Deadline& deadline, bool keep_token_words = false);
+                  const core::Deadline& deadline, bool keep_token_words = false, int tokenizer = 0);
 
 // Tokenizer (tokens.cpp): lower-cased words of 2..30 bytes (and the parts of
 // camel-case words), hashed with a prefix ("s:" subject, "b:" body, "u:" URL domain, "a:" attachment type).
 // With `words`, each token is also appended there as prefix + word (for `tamis explain`).
+// `version`: the tokenizer to be (0: the current one, kTokenizerVersion).
 void tokenize(std::string_view text, std::string_view prefix, std::vector<std::uint64_t>& out, std::size_t max,
-              std::vector<std::string>* words = nullptr);
+              std::vector<std::string>* words = nullptr, int version = 0);
 std::uint64_t token_hash(std::string_view prefix, std::string_view word);
 // 2: + mailer, Message-ID/Date/boundary shapes, charsets, From
 // 3: + the parts of camel-case words ("ViagraOnline" -> viagraonline, viagra, online)
-constexpr int kTokenizerVersion = 3;
+// 4: non-ASCII spaces and punctuation end words (HTML's &nbsp;, dashes,
+//    typographic quotes, emoji), zero-width characters and soft hyphens are
+//    read through, Latin-1 capitals are lower-cased
+constexpr int kTokenizerVersion = 4;
+// Model files trained with tokenizers from this one on still load, and are
+// fed the tokens their tokenizer made: a site's own model keeps its scores
+// across an upgrade until it is retrained.
+constexpr int kOldestTokenizer = 3;
+// The structural schema's hash as a build with that tokenizer computed it
+// (schema().hash is the current one's).
+std::string schema_hash_with_tokenizer(int version);
 
 }  // namespace tamis::features

@@ -68,14 +68,18 @@ const std::vector<std::string>& token_feature_names() {
   return names;
 }
 
+std::string schema_hash_for(int tokenizer, std::size_t token_features) {
+  const std::string structural = features::schema_hash_with_tokenizer(tokenizer);
+  if (token_features == kLegacyTokenFeatures) return structural;
+  std::uint64_t v = features::token_hash("schema:model", structural);
+  for (std::size_t i = 0; i < token_features; ++i) v = features::token_hash(std::to_string(v), token_feature_names()[i]);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
 const std::string& schema_hash() {
-  static const std::string h = [] {
-    std::uint64_t v = features::token_hash("schema:model", features::schema().hash);
-    for (const auto& n : token_feature_names()) v = features::token_hash(std::to_string(v), n);
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-    return std::string(buf);
-  }();
+  static const std::string h = schema_hash_for(features::kTokenizerVersion, token_feature_names().size());
   return h;
 }
 
@@ -158,14 +162,16 @@ void Model::init_names() {
 
 std::shared_ptr<const Model> Model::from_parts(const std::string& booster_json, TokenTable tokens,
                                                std::vector<std::string> rule_features, std::string meta_json) {
-  return make(booster_json, std::move(tokens), std::move(rule_features), std::move(meta_json), token_feature_names().size());
+  return make(booster_json, std::move(tokens), std::move(rule_features), std::move(meta_json), token_feature_names().size(),
+              features::kTokenizerVersion);
 }
 
 std::shared_ptr<Model> Model::make(const std::string& booster_json, TokenTable tokens,
                                    std::vector<std::string> rule_features, std::string meta_json,
-                                   std::size_t token_features) {
+                                   std::size_t token_features, int tokenizer) {
   std::shared_ptr<Model> m(new Model());
   m->token_features_ = token_features;
+  m->tokenizer_ = tokenizer;
   m->tokens_ = std::move(tokens);
   m->rule_features_ = std::move(rule_features);
   m->meta_json_ = std::move(meta_json);
@@ -228,12 +234,17 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
   try {
     if (j.value("format", "") != "tamis-model-1") throw core::ConfigError(path, 0, "not a tamis model (format != tamis-model-1)");
     std::string hash = j.at("schema_hash").get<std::string>();
-    // A file from before near_spam recorded the structural hash alone; it
-    // still loads, with its five token statistics.
-    const bool legacy = hash == features::schema().hash;
-    if (hash != schema_hash() && !legacy)
+    // Older files still load: from before near_spam (five token statistics,
+    // the structural hash alone), and from older tokenizers (fed their tokens).
+    int tokenizer = 0;
+    std::size_t token_features = 0;
+    for (int t = features::kTokenizerVersion; t >= features::kOldestTokenizer && !tokenizer; --t)
+      for (std::size_t n : {token_feature_names().size(), kLegacyTokenFeatures})
+        if (!tokenizer && hash == schema_hash_for(t, n)) tokenizer = t, token_features = n;
+    if (!tokenizer)
       throw core::ConfigError(path, 0, "model was trained for feature schema " + hash + ", this build extracts " +
                                            schema_hash() + ": retrain it with `tamis train`");
+    const bool legacy = token_features == kLegacyTokenFeatures;
     TokenTable tt;
     for (const auto& p : j.at("tokens")) tt.weight.insert(p.at(0).get<std::uint64_t>(), p.at(1).get<float>());
     if (!legacy) {
@@ -242,8 +253,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
     }
     auto rf = j.at("rule_features").get<std::vector<std::string>>();
     std::string meta = j.value("meta", json::object()).dump();
-    auto m = make(j.at("booster").dump(), std::move(tt), std::move(rf), std::move(meta),
-                  legacy ? kLegacyTokenFeatures : token_feature_names().size());
+    auto m = make(j.at("booster").dump(), std::move(tt), std::move(rf), std::move(meta), token_features, tokenizer);
     m->source_digest_ = digest_of(bytes);
     return m;
   } catch (const core::ConfigError& e) {
@@ -258,7 +268,7 @@ void Model::save(const std::string& path) const {
   json j;
   j["format"] = "tamis-model-1";
   const bool legacy = token_features_ == kLegacyTokenFeatures;
-  j["schema_hash"] = legacy ? features::schema().hash : schema_hash();
+  j["schema_hash"] = schema_hash_for(tokenizer_, token_features_);
   j["feature_names"] = names_;
   j["rule_features"] = rule_features_;
   j["meta"] = json::parse(meta_json_);

@@ -25,11 +25,15 @@ namespace tamis::model {
 // Features the token table adds after the structural ones.
 const std::vector<std::string>& token_feature_names();
 // The hash a model file records and load() checks: the structural schema
-// (features::schema()) and the token features.
+// (features::schema(), which names the tokenizer) and the token features.
 const std::string& schema_hash();
 // Models trained before near_spam read the first five token features and
-// recorded features::schema().hash alone; load() still takes them.
+// recorded the structural hash alone; load() still takes them.
 constexpr std::size_t kLegacyTokenFeatures = 5;
+// The hash of a model file trained with that tokenizer
+// (features::kOldestTokenizer..kTokenizerVersion) on that many token features
+// (kLegacyTokenFeatures or all of them). schema_hash() is the current one.
+std::string schema_hash_for(int tokenizer, std::size_t token_features);
 
 // An open-addressing hash table from token hash to weight: one probe in a
 // flat array instead of a node per entry (the table is looked up ~500 times
@@ -116,6 +120,8 @@ class Model {
   // reference the fast path is tested against. Last value is the bias.
   bool reference_contributions(const std::vector<float>& row, std::vector<float>& out, std::string* error = nullptr) const;
   const std::string& meta_json() const { return meta_json_; }
+  // The tokenizer whose tokens the model reads (features::extract's `tokenizer`).
+  int tokenizer() const { return tokenizer_; }
   const TokenTable& token_table() const { return tokens_; }
   bool reference_predict(const std::vector<float>& row, int type, std::vector<float>& out, std::string* error) const;
   std::size_t trees() const { return trees_; }
@@ -131,7 +137,7 @@ class Model {
   Model() = default;
   static std::shared_ptr<Model> make(const std::string& booster_json, TokenTable tokens,
                                      std::vector<std::string> rule_features, std::string meta_json,
-                                     std::size_t token_features);
+                                     std::size_t token_features, int tokenizer);
   void init_names();
   std::string source_digest_;
   void init_trees(const std::string& booster_json);
@@ -152,6 +158,7 @@ class Model {
   void* booster_ = nullptr;
   TokenTable tokens_;
   std::size_t token_features_ = 0;  // how many of token_feature_names() the booster reads
+  int tokenizer_ = features::kTokenizerVersion;
   std::vector<std::string> rule_features_;
   std::vector<std::string> names_;
   std::string booster_json_;

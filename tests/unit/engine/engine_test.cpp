@@ -180,6 +180,54 @@ TEST_CASE("engine: a limit other than the model was trained with gives a warning
   CHECK(engine::Snapshot::build(cfg("limits: {max_tokens: 4000}\n"))->warnings.empty());
 }
 
+// A site's model trained with an older tokenizer keeps its scores after an
+// upgrade: it loads, is fed the tokens its tokenizer made, and the snapshot
+// says it should be retrained. Its file keeps its schema when saved again.
+TEST_CASE("engine: a model file of an older tokenizer is fed that tokenizer's tokens, with a warning", "[engine][model]") {
+  test::TempDir d;
+  std::filesystem::create_directories(d.p / "rules");
+  d.write("rules/a.yaml",
+          "rules:\n  - id: A_FREE\n    target: subject\n    pattern: 'free'\n    score: 1\n"
+          "    examples: {hit: [free], miss: [notes]}\n");
+  const std::string path = (d.p / "model.json").string();
+  test::tiny_model()->save(path);
+  auto cfg = d.write("tamis.yaml", "model: {path: model.json}\nrules:\n  paths: [rules]\n  local_dir: none\n");
+  const std::string raw = "From: a@b.example\r\nTo: c@d.example\r\nSubject: hi\r\nContent-Type: text/html\r\n\r\n"
+                          "<p>Click&nbsp;here</p>\r\n";
+  engine::ScanOptions o;
+  o.keep_extracted = o.keep_token_words = true;
+  auto words_with = [&](const engine::Snapshot& snap) {  // the body's
+    auto r = engine::scan(snap, raw, {}, o);
+    REQUIRE(r.extracted);
+    std::vector<std::string> body;
+    for (const auto& w : r.extracted->token_words)
+      if (w.rfind("b:", 0) == 0) body.push_back(w);
+    return body;
+  };
+  using V = std::vector<std::string>;
+  auto current = engine::Snapshot::build(cfg);
+  REQUIRE(current->model);
+  CHECK(current->model->tokenizer() == features::kTokenizerVersion);
+  CHECK(current->warnings.empty());
+  CHECK(words_with(*current) == V{"b:click", "b:here"});
+
+  auto j = nlohmann::json::parse(test::read_file(path));
+  j["schema_hash"] = model::schema_hash_for(3, model::token_feature_names().size());
+  d.write("model.json", j.dump());
+  auto old = engine::Snapshot::build(cfg);
+  REQUIRE(old->model);
+  CHECK(old->model->tokenizer() == 3);
+  REQUIRE(old->warnings.size() == 1);
+  CHECK(old->warnings[0].find("trained with tokenizer 3") != std::string::npos);
+  CHECK(words_with(*old) == V{"b:click\u00A0here"});
+  old->model->save(path);
+  CHECK(nlohmann::json::parse(test::read_file(path))["schema_hash"] == j["schema_hash"]);
+
+  j["schema_hash"] = model::schema_hash_for(features::kOldestTokenizer - 1, model::token_feature_names().size());
+  d.write("model.json", j.dump());
+  CHECK_THROWS_WITH(model::Model::load(path), Catch::Contains("retrain it"));
+}
+
 // The shipped model was trained with the shipped config's limits.
 TEST_CASE("engine: the shipped config and model agree on the limits", "[engine][shipped]") {
   auto snap = engine::Snapshot::build(test::src_path("config/tamis.yaml"));

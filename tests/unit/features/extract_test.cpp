@@ -276,6 +276,26 @@ TEST_CASE("features: camel-case words count as their parts too; short parts stay
   CHECK(t.size() == 3);
 }
 
+TEST_CASE("features: Unicode spaces and punctuation end words, invisible characters are read through", "[features]") {
+  auto words = [](std::string_view text) {
+    std::vector<std::uint64_t> t;
+    std::vector<std::string> w;
+    features::tokenize(text, "b:", t, 100, &w);
+    return w;
+  };
+  using V = std::vector<std::string>;
+  CHECK(words("Click\u00A0here now") == V{"b:click", "b:here", "b:now"});  // &nbsp; as the HTML parser gives it
+  CHECK(words("\u00A0\u00A0\u00A0\u00A0").empty());                      // a run of &nbsp; is no word
+  CHECK(words("Vi\u200Bag\u00ADra") == V{"b:viagra"});                    // zero-width space, soft hyphen
+  CHECK(words("don\u2019t") == words("don't"));
+  CHECK(words("CAF\u00C9 caf\u00E9") == V{"b:caf\u00E9", "b:caf\u00E9"});
+  CHECK(words("one\u2014two\u2026three \u201Cfour\u201D \u2022five") ==
+        V{"b:one", "b:two", "b:three", "b:four", "b:five"});
+  CHECK(words("win\U0001F4B0cash") == V{"b:win", "b:cash"});
+  CHECK(words("\u0421\u043A\u0438\u0434\u043A\u0430 \u00A3500") == V{"b:\u0421\u043A\u0438\u0434\u043A\u0430", "b:\u00A3500"});
+  CHECK(words("ab\xA0" "cd") == V{"b:ab\xA0" "cd"});  // a stray byte (not UTF-8) stays part of the word
+}
+
 TEST_CASE("features: the tokens as text hash to exactly the tokens the model reads", "[features]") {
   const std::string raw =
       "From: Example Accounts <no-reply@accounts.example.net>\r\nTo: alice@example.org\r\n"
