@@ -11,7 +11,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config git python3 ca-certificates \
   libmimetic-dev libre2-dev libyaml-cpp-dev libxgboost-dev catch2 \
-  libpsl-dev publicsuffix liburiparser-dev libxml2-dev libcli11-dev nlohmann-json3-dev \
+  libpsl-dev publicsuffix liburiparser-dev libxml2-dev libicu-dev libcli11-dev nlohmann-json3-dev \
   clang libclang-rt-14-dev \
   libmicrohttpd-dev curl \
   debhelper lintian \

@@ -122,8 +122,9 @@ std::uint64_t token_hash(std::string_view prefix, std::string_view word);
 // 2: + mailer, Message-ID/Date/boundary shapes, charsets, From
 // 3: + the parts of camel-case words ("ViagraOnline" -> viagraonline, viagra, online)
 // 4: non-ASCII spaces and punctuation end words (HTML's &nbsp;, dashes,
-//    typographic quotes, emoji), zero-width characters and soft hyphens are
-//    read through, Latin-1 capitals are lower-cased
+//    typographic quotes, emoji), default-ignorable characters (zero-width,
+//    soft hyphens) are read through, letters whose compatibility form is
+//    ASCII (fullwidth, mathematical) are read as it, others case-folded (ICU)
 constexpr int kTokenizerVersion = 4;
 // Model files trained with tokenizers from this one on still load, and are
 // fed the tokens their tokenizer made: a site's own model keeps its scores

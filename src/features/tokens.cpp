@@ -1,4 +1,12 @@
+#include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/utf8.h>
+
+#include <algorithm>
+#include <array>
 #include <cctype>
+#include <climits>
+#include <cstdint>
 
 #include "features/features.hpp"
 #include "core/strings.hpp"
@@ -14,43 +22,74 @@ std::uint64_t token_hash(std::string_view prefix, std::string_view word) {
 
 namespace {
 
-// What a non-ASCII character is to the tokenizer. Text reaches it as UTF-8
-// (mime::to_utf8), and HTML's &nbsp; as U+00A0. Before, every byte >= 0x80
-// counted as a letter, so "Click&nbsp;here" was one word, a run of &nbsp;
-// a word of its own, and a zero-width space inside "Vi\u200Bagra" a letter.
-enum class CharKind { kLetter, kSeparator, kInvisible, kApostrophe };
+// What a non-ASCII character is to tokenizer 4. Text reaches the tokenizer
+// as UTF-8 (mime::to_utf8), HTML's &nbsp; as U+00A0.
+enum class Kind { kLetter, kSeparator, kInvisible, kApostrophe };
 
-CharKind classify(char32_t c) {
-  if (c == 0x00AD || (c >= 0x200B && c <= 0x200F) || (c >= 0x202A && c <= 0x202E) || (c >= 0x2060 && c <= 0x2064) ||
-      c == 0xFEFF || c == 0x034F || c == 0x180E)
-    return CharKind::kInvisible;  // soft hyphen, zero-width and direction marks: read through, as a reader does
-  if (c == 0x2019) return CharKind::kApostrophe;  // typographic apostrophe: "don’t" is "don't"
-  if (c == 0x00A3 || c == 0x00A5 || c == 0x20AC) return CharKind::kLetter;  // £ ¥ €, as $ is
-  if ((c >= 0x0080 && c <= 0x00BF) || c == 0x00D7 || c == 0x00F7) return CharKind::kSeparator;  // C1, Latin-1 signs
-  if (c >= 0x2000 && c <= 0x206F) return CharKind::kSeparator;  // spaces, dashes, quotes, bullets, ellipsis
-  if ((c >= 0x2190 && c <= 0x2BFF) || (c >= 0x3000 && c <= 0x3003)) return CharKind::kSeparator;  // arrows, shapes, CJK spaces
-  if (c >= 0x1F000 && c <= 0x1FAFF) return CharKind::kSeparator;  // emoji
-  return CharKind::kLetter;
+Kind classify(UChar32 c) {
+  // Soft hyphens, zero-width spaces and joiners, direction marks, variation
+  // selectors: read through, as a reader does ("Vi\u200Bagra" is viagra).
+  if (u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT)) return Kind::kInvisible;
+  if (c == 0x2019) return Kind::kApostrophe;                                // "don’t" is "don't"
+  if (c == 0x00A3 || c == 0x00A5 || c == 0x20AC) return Kind::kLetter;      // £ ¥ €, as $ is
+  if ((c >= 0x0080 && c <= 0x00BF) || c == 0x00D7 || c == 0x00F7) return Kind::kSeparator;  // C1, Latin-1 signs
+  if (c >= 0x2000 && c <= 0x206F) return Kind::kSeparator;  // spaces, dashes, quotes, bullets, ellipsis
+  if ((c >= 0x2190 && c <= 0x2BFF) || (c >= 0x3000 && c <= 0x3003)) return Kind::kSeparator;  // arrows, shapes, CJK spaces
+  if (c >= 0x1F000 && c <= 0x1FAFF) return Kind::kSeparator;  // emoji
+  return Kind::kLetter;
 }
 
-constexpr char32_t kInvalid = 0x110000;
+// What the tokenizer does with one non-ASCII character, worked out once
+// per code point (ICU's lookups cost ~40 ns a character; a page of
+// Cyrillic or CJK text repeats a few hundred characters).
+struct Resolved {
+  UChar32 c = -1;
+  Kind kind = Kind::kLetter;
+  bool ascii = false;  // a letter in another form: `text` is the ASCII it stands for
+  bool upper = false, lower = false;
+  std::uint8_t len = 0;
+  char text[16];       // the ASCII form, or the case-folded letter as UTF-8
+};
 
-// Decodes the UTF-8 sequence at s[i] and moves i past it; `len` is its
-// length. A stray or cut sequence gives kInvalid for its first byte alone.
-char32_t next_char(std::string_view s, std::size_t& i, std::size_t& len) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char u = b(i);
-  const std::size_t n = u >= 0xF0 ? 4 : u >= 0xE0 ? 3 : u >= 0xC0 ? 2 : 1;
-  len = 1;
-  if (n == 1 || i + n > s.size()) return ++i, kInvalid;
-  char32_t c = u & (0x3F >> (n - 1));
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xC0) != 0x80) return ++i, kInvalid;
-    c = (c << 6) | (b(i + k) & 0x3F);
+// A letter whose compatibility form (NFKC: fullwidth "Ａ", mathematical bold
+// "𝐕", ligature "ﬁ") is all ASCII is read as that ASCII: spam writes words
+// in such forms so that filters which compare bytes do not know them.
+// Accented letters keep their accents ("é" decomposes to e and a combining
+// accent, not all ASCII): folding them away merges words of other
+// languages and was no better on the corpora (models/MODEL_CARD.md).
+// Other letters are case-folded.
+void resolve_letter(Resolved& r) {
+  static const UNormalizer2* nfkc = [] {
+    UErrorCode e = U_ZERO_ERROR;
+    const UNormalizer2* n = unorm2_getNFKCInstance(&e);
+    return U_SUCCESS(e) ? n : nullptr;
+  }();
+  UChar buf[sizeof r.text];
+  UErrorCode e = U_ZERO_ERROR;
+  const int32_t n = nfkc ? unorm2_getDecomposition(nfkc, r.c, buf, static_cast<int32_t>(sizeof r.text), &e) : -1;
+  r.ascii = n > 0 && U_SUCCESS(e) && std::all_of(buf, buf + n, [](UChar u) { return u < 0x80; });
+  if (r.ascii) {
+    std::copy(buf, buf + n, r.text);
+    r.len = static_cast<std::uint8_t>(n);
+    return;
   }
-  len = n;
-  i += n;
-  return c;
+  int32_t len = 0;
+  U8_APPEND_UNSAFE(r.text, len, u_foldCase(r.c, U_FOLD_CASE_DEFAULT));
+  r.len = static_cast<std::uint8_t>(len);
+  r.upper = u_isUUppercase(r.c);
+  r.lower = u_isULowercase(r.c);
+}
+
+const Resolved& resolve(UChar32 c) {
+  thread_local std::array<Resolved, 1024> cache;  // direct-mapped by the low bits
+  Resolved& r = cache[static_cast<std::size_t>(c) % cache.size()];
+  if (r.c != c) {
+    r = Resolved{};
+    r.c = c;
+    r.kind = classify(c);
+    if (r.kind == Kind::kLetter) resolve_letter(r);
+  }
+  return r;
 }
 
 }  // namespace
@@ -74,59 +113,75 @@ void tokenize(std::string_view text, std::string_view prefix, std::vector<std::u
   // another. A part ends where a lower-case letter meets a capital; parts
   // shorter than 3 letters are not counted alone ("McDonald" and "iPhone"
   // stay whole words).
-  std::size_t part = 0;   // start of the current part in `word`
-  bool cut = false;       // the word was cut at least once
-  char last = 0;
+  std::size_t part = 0;    // start of the current part in `word`
+  bool cut = false;        // the word was cut at least once
+  bool last_lower = false; // the last letter was lower-case
   auto end_word = [&] {
     if (cut && word.size() - part >= 3) emit(word.substr(part));
     emit(std::move(word));
     word.clear();
     part = 0;
     cut = false;
-    last = 0;
+    last_lower = false;
   };
-  for (std::size_t i = 0; i < text.size();) {
-    char c = text[i];
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u >= 0x80 && unicode) {
-      const std::size_t at = i;
-      std::size_t len = 0;
-      const char32_t cp = next_char(text, i, len);
-      switch (cp == kInvalid ? CharKind::kLetter : classify(cp)) {  // a stray byte stays a letter, as before
-        case CharKind::kInvisible: continue;
-        case CharKind::kSeparator:
-          end_word();
-          if (out.size() >= max) return;
-          continue;
-        case CharKind::kApostrophe:
-          if (!word.empty() && word.size() < 64) word.push_back('\'');
-          last = '\'';
-          continue;
-        case CharKind::kLetter:
-          if (word.size() + len <= 64) {
-            if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) {  // Latin-1 capitals: lower-case as ASCII is
-              word.push_back(text[at]);
-              word.push_back(static_cast<char>(text[at + 1] + 0x20));
-            } else {
-              word.append(text.substr(at, len));
-            }
-          }
-          last = 'a';
-          continue;
-      }
+  // One character of a word, already lower-cased (words are cut at 64 bytes).
+  auto add = [&](std::string_view lowered, bool upper, bool lower) {
+    if (upper && last_lower && word.size() - part >= 3 && word.size() < 64) {
+      emit(word.substr(part));
+      part = word.size();
+      cut = true;
     }
-    ++i;
-    if (core::is_alnum(c) || u >= 0x80 || c == '$' || ((c == '\'' || c == '-') && !word.empty())) {
-      if (core::is_upper(c) && core::is_lower(last) && word.size() - part >= 3 && word.size() < 64) {
-        emit(word.substr(part));
-        part = word.size();
-        cut = true;
-      }
-      last = c;
-      if (word.size() < 64) word.push_back(core::to_lower(c));
-    } else {
-      end_word();
-      if (out.size() >= max) return;
+    last_lower = lower;
+    if (word.size() + lowered.size() <= 64) word.append(lowered);
+  };
+  // One ASCII character; false once the token budget is spent.
+  auto ascii = [&](char c) {
+    if (core::is_alnum(c) || c == '$' || ((c == '\'' || c == '-') && !word.empty())) {
+      const char l = core::to_lower(c);
+      add(std::string_view(&l, 1), core::is_upper(c), core::is_lower(c));
+      return true;
+    }
+    end_word();
+    return out.size() < max;
+  };
+  const auto n = static_cast<std::int32_t>(std::min<std::size_t>(text.size(), INT32_MAX));
+  for (std::int32_t i = 0; i < n;) {
+    const unsigned char u = static_cast<unsigned char>(text[static_cast<std::size_t>(i)]);
+    if (u < 0x80) {
+      if (!ascii(static_cast<char>(u))) return;
+      ++i;
+      continue;
+    }
+    if (!unicode) {
+      add(text.substr(static_cast<std::size_t>(i), 1), false, false);
+      ++i;
+      continue;
+    }
+    const std::int32_t at = i;
+    UChar32 c;
+    U8_NEXT(text.data(), i, n, c);
+    if (c < 0) {  // not UTF-8: the bytes stay part of the word, as before
+      add(text.substr(static_cast<std::size_t>(at), static_cast<std::size_t>(i - at)), false, false);
+      continue;
+    }
+    const Resolved& r = resolve(c);
+    switch (r.kind) {
+      case Kind::kInvisible: break;
+      case Kind::kSeparator:
+        end_word();
+        if (out.size() >= max) return;
+        break;
+      case Kind::kApostrophe:
+        if (!ascii('\'')) return;
+        break;
+      case Kind::kLetter:
+        if (!r.ascii) {
+          add(std::string_view(r.text, r.len), r.upper, r.lower);
+          break;
+        }
+        for (std::uint8_t k = 0; k < r.len; ++k)
+          if (!ascii(r.text[k])) return;
+        break;
     }
   }
   end_word();

@@ -288,11 +288,18 @@ TEST_CASE("features: Unicode spaces and punctuation end words, invisible charact
   CHECK(words("\u00A0\u00A0\u00A0\u00A0").empty());                      // a run of &nbsp; is no word
   CHECK(words("Vi\u200Bag\u00ADra") == V{"b:viagra"});                    // zero-width space, soft hyphen
   CHECK(words("don\u2019t") == words("don't"));
+  // letters in another form are read as the ASCII they stand for
+  // (fullwidth, mathematical bold, ligatures); other letters are case-folded
   CHECK(words("CAF\u00C9 caf\u00E9") == V{"b:caf\u00E9", "b:caf\u00E9"});
+  CHECK(words("love\u2764\uFE0Fyou") == V{"b:love", "b:you"});  // an emoji and its variation selector
+  CHECK(words("\uFF26\uFF32\uFF25\uFF25\uFF01 \U0001D415\U0001D422\U0001D41A\U0001D420\U0001D42B\U0001D41A \uFB01nance") ==
+        V{"b:free", "b:viagra", "b:finance"});
+  CHECK(words("\u00DCberPreis") == V{"b:\u00FCber", "b:preis", "b:\u00FCberpreis"});  // camel case, as in ASCII
+  CHECK(words("\u0421\u041A\u0418\u0414\u041A\u0410 stra\u00DFe") == V{"b:\u0441\u043A\u0438\u0434\u043A\u0430", "b:stra\u00DFe"});
   CHECK(words("one\u2014two\u2026three \u201Cfour\u201D \u2022five") ==
         V{"b:one", "b:two", "b:three", "b:four", "b:five"});
   CHECK(words("win\U0001F4B0cash") == V{"b:win", "b:cash"});
-  CHECK(words("\u0421\u043A\u0438\u0434\u043A\u0430 \u00A3500") == V{"b:\u0421\u043A\u0438\u0434\u043A\u0430", "b:\u00A3500"});
+  CHECK(words("\u00A3500 \u20AC20") == V{"b:\u00A3500", "b:\u20AC20"});  // currency signs, as $
   CHECK(words("ab\xA0" "cd") == V{"b:ab\xA0" "cd"});  // a stray byte (not UTF-8) stays part of the word
 }
 
