@@ -273,9 +273,7 @@ const std::vector<std::string>& feature_names() {
 std::string schema_hash_with_tokenizer(int version) {
   std::uint64_t h = token_hash("schema:v1:tok" + std::to_string(version), "");
   for (const auto& n : feature_names()) h = token_hash(std::to_string(h), n);
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  return core::hex64(h);
 }
 
 const Schema& schema() {

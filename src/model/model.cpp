@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "core/error.hpp"
+#include "core/strings.hpp"
 
 namespace tamis::model {
 namespace {
@@ -73,9 +74,7 @@ std::string schema_hash_for(int tokenizer, std::size_t token_features) {
   if (token_features == kLegacyTokenFeatures) return structural;
   std::uint64_t v = features::token_hash("schema:model", structural);
   for (std::size_t i = 0; i < token_features; ++i) v = features::token_hash(std::to_string(v), token_feature_names()[i]);
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
+  return core::hex64(v);
 }
 
 const std::string& schema_hash() {
@@ -210,9 +209,7 @@ std::string digest_of(std::string_view bytes) {
     h ^= c;
     h *= 0x100000001b3ull;
   }
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%zu:%016llx", bytes.size(), static_cast<unsigned long long>(h));
-  return buf;
+  return std::to_string(bytes.size()) + ":" + core::hex64(h);
 }
 
 }  // namespace
