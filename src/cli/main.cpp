@@ -135,12 +135,14 @@ int main(int argc, char** argv) {
         std::printf("\n");
       }
       for (const auto& w : snap->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-      std::printf("ok: %s: %zu rules (%zu enabled), model %s (%zu trees, %zu features), schema %s\n",
+      std::printf("ok: %s: %zu rules (%zu enabled), model %s (%zu trees, %zu features), schema %s, tokenizer %d\n",
                   snap->config.path.c_str(), snap->rules->rules().size(),
                   static_cast<std::size_t>(std::count_if(snap->rules->rules().begin(), snap->rules->rules().end(),
                                                          [](const auto& r) { return r.enabled; })),
                   snap->model ? snap->config.model_path.c_str() : "disabled", snap->model ? snap->model->trees() : 0,
-                  snap->model ? snap->model->feature_names().size() : 0, model::schema_hash().c_str());
+                  snap->model ? snap->model->feature_names().size() : 0,
+                  snap->model ? snap->model->file_schema_hash().c_str() : model::schema_hash().c_str(),
+                  snap->model ? snap->model->tokenizer() : features::kTokenizerVersion);
       return 0;
     }
     if (*scan) {

@@ -265,7 +265,7 @@ void Model::save(const std::string& path) const {
   json j;
   j["format"] = "tamis-model-1";
   const bool legacy = token_features_ == kLegacyTokenFeatures;
-  j["schema_hash"] = schema_hash_for(tokenizer_, token_features_);
+  j["schema_hash"] = file_schema_hash();
   j["feature_names"] = names_;
   j["rule_features"] = rule_features_;
   j["meta"] = json::parse(meta_json_);

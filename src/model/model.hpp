@@ -122,6 +122,8 @@ class Model {
   const std::string& meta_json() const { return meta_json_; }
   // The tokenizer whose tokens the model reads (features::extract's `tokenizer`).
   int tokenizer() const { return tokenizer_; }
+  // The schema hash its file records (schema_hash() unless an older file).
+  std::string file_schema_hash() const { return schema_hash_for(tokenizer_, token_features_); }
   const TokenTable& token_table() const { return tokens_; }
   bool reference_predict(const std::vector<float>& row, int type, std::vector<float>& out, std::string* error) const;
   std::size_t trees() const { return trees_; }

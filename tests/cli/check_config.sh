@@ -4,9 +4,11 @@ set -eu
 tamis="$1"; src="$2"
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
-"$tamis" -c "$src/config/tamis.yaml" check-config 2> "$d/err"
+"$tamis" -c "$src/config/tamis.yaml" check-config 2> "$d/err" > "$d/out"
 # the shipped config has the limits the shipped model was trained with: no warning
 [ ! -s "$d/err" ] || { cat "$d/err"; exit 1; }
+# the summary names the model's schema and tokenizer (the shipped model: this build's)
+grep -q "^ok: .*model .*default.json (.* trees, .* features), schema [0-9a-f]\{16\}, tokenizer [0-9]" "$d/out" || { cat "$d/out"; exit 1; }
 mkdir "$d/rules.d"
 cp "$src/config/tamis.yaml" "$d/tamis.yaml"
 sed -i "s|paths: \[../rules\]|paths: [$src/rules]|; s|path: ../models/default.json|path: $src/models/default.json|" "$d/tamis.yaml"
