@@ -211,6 +211,7 @@ struct Fit {
 
 std::vector<float> row_of(const Example& e, const model::TokenTable& tt, const std::vector<std::string>& rule_features) {
   std::vector<float> r = e.vec;
+  for (features::F f : model::unread_features()) r[features::idx(f)] = NAN;
   tt.features(e.tokens, r);
   for (const auto& id : rule_features) r.push_back(std::find(e.hits.begin(), e.hits.end(), id) != e.hits.end() ? 1.0f : 0.0f);
   return r;

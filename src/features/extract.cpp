@@ -458,7 +458,7 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
     set(F::subject_caps_ratio, cs.letters >= 4 ? ratio(cs.upper, cs.letters) : 0.0);
     set(F::subject_excl, static_cast<double>(cs.excl));
     set(F::subject_encoded, subj->raw.find("=?") != std::string::npos);
-    set(F::subject_non_ascii_ratio, ratio(cs.non_ascii, cs.total));
+    set(F::subject_non_ascii_ratio, ratio(cs.non_ascii, cs.total));  // no tree reads it: model::unread_features()
     std::string ls = lower(subj->value.substr(0, 8));
     set(F::subject_has_re, ls.starts_with("re:") || ls.starts_with("aw:") || ls.starts_with("fwd:") || ls.starts_with("fw:"));
   }
@@ -536,7 +536,7 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   set(F::body_excl, static_cast<double>(bs.excl));
   set(F::body_dollar, static_cast<double>(bs.dollar));
   set(F::body_digit_ratio, ratio(bs.digits, bs.total));
-  set(F::body_non_ascii_ratio, ratio(bs.non_ascii, bs.total));
+  set(F::body_non_ascii_ratio, ratio(bs.non_ascii, bs.total));  // no tree reads it: model::unread_features()
   set(F::hidden_text_ratio, ratio(hidden, hidden + bs.total));
   set(F::html_images, static_cast<double>(images));
   set(F::html_img_no_text, images > 0 && bs.words < 30);

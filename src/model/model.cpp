@@ -469,6 +469,12 @@ const std::vector<features::F>& spam_sign_features() {
   return f;
 }
 
+const std::vector<features::F>& unread_features() {
+  using features::F;
+  static const std::vector<F> f = {F::body_non_ascii_ratio, F::subject_non_ascii_ratio};
+  return f;
+}
+
 std::vector<int> monotone_constraints(std::size_t ncols) {
   std::vector<int> m(ncols, 0);
   for (features::F f : spam_sign_features())
