@@ -107,8 +107,9 @@ struct Extracted {
   bool url_limit_hit = false;
 };
 
-// `tokenizer` is the version whose tokens the model will read (a model file
-// records it; older ones still load, see kOldestTokenizer).
+// `tokenizer` is the version whose tokens and text statistics the model
+// will read (a model file records it; older ones still load, see
+// kOldestTokenizer).
 Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, const core::Limits& limits,
                   const core::Deadline& deadline, bool keep_token_words = false, int tokenizer = 0);
 
@@ -125,7 +126,11 @@ std::uint64_t token_hash(std::string_view prefix, std::string_view word);
 //    typographic quotes, emoji), default-ignorable characters (zero-width,
 //    soft hyphens) are read through, letters whose compatibility form is
 //    ASCII (fullwidth, mathematical) are read as it, others case-folded (ICU)
-constexpr int kTokenizerVersion = 4;
+// 5: the same tokens; the text statistics (shares of capitals, punctuation
+//    and digits, words and long words) count characters, not bytes, and
+//    the letters of every script; Han, kana and pictographs are words of
+//    one character each
+constexpr int kTokenizerVersion = 5;
 // Model files trained with tokenizers from this one on still load, and are
 // fed the tokens their tokenizer made: a site's own model keeps its scores
 // across an upgrade until it is retrained.

@@ -183,7 +183,7 @@ TEST_CASE("engine: a limit other than the model was trained with gives a warning
 // A site's model trained with an older tokenizer keeps its scores after an
 // upgrade: it loads, is fed the tokens its tokenizer made, and the snapshot
 // says it should be retrained. Its file keeps its schema when saved again.
-TEST_CASE("engine: a model file of an older tokenizer is fed that tokenizer's tokens, with a warning", "[engine][model]") {
+TEST_CASE("engine: a model file of an older tokenizer is fed that tokenizer's tokens and text statistics, with a warning", "[engine][model]") {
   test::TempDir d;
   std::filesystem::create_directories(d.p / "rules");
   d.write("rules/a.yaml",
@@ -204,14 +204,31 @@ TEST_CASE("engine: a model file of an older tokenizer is fed that tokenizer's to
       if (w.rfind("b:", 0) == 0) body.push_back(w);
     return body;
   };
+  auto text_words = [&](const engine::Snapshot& snap) {
+    auto r = engine::scan(snap, raw, {}, o);
+    REQUIRE(r.extracted);
+    return r.extracted->vector[features::idx(features::F::text_words)];
+  };
   using V = std::vector<std::string>;
   auto current = engine::Snapshot::build(cfg);
   REQUIRE(current->model);
   CHECK(current->model->tokenizer() == features::kTokenizerVersion);
   CHECK(current->warnings.empty());
   CHECK(words_with(*current) == V{"b:click", "b:here"});
+  CHECK(text_words(*current) == 2);
 
   auto j = nlohmann::json::parse(test::read_file(path));
+  // tokenizer 4: the same tokens, the text statistics of bytes (&nbsp; was no space)
+  j["schema_hash"] = model::schema_hash_for(4, model::token_feature_names().size());
+  d.write("model.json", j.dump());
+  auto four = engine::Snapshot::build(cfg);
+  REQUIRE(four->model);
+  CHECK(four->model->tokenizer() == 4);
+  REQUIRE(four->warnings.size() == 1);
+  CHECK(four->warnings[0].find("trained with tokenizer 4") != std::string::npos);
+  CHECK(words_with(*four) == V{"b:click", "b:here"});
+  CHECK(text_words(*four) == 1);
+
   j["schema_hash"] = model::schema_hash_for(3, model::token_feature_names().size());
   d.write("model.json", j.dump());
   auto old = engine::Snapshot::build(cfg);

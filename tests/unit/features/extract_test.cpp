@@ -303,6 +303,42 @@ TEST_CASE("features: Unicode spaces and punctuation end words, invisible charact
   CHECK(words("ab\xA0" "cd") == V{"b:ab\xA0" "cd"});  // a stray byte (not UTF-8) stays part of the word
 }
 
+TEST_CASE("features: text statistics count characters of every script; older tokenizers' models get bytes", "[features]") {
+  auto stats = [](const std::string& subject, const std::string& body, int tokenizer) {
+    core::Limits lim;
+    auto m = mime::parse(test::message(subject, body), lim, core::Deadline::never());
+    return features::extract(m, {}, lim, core::Deadline::never(), false, tokenizer).vector;
+  };
+  auto v = [&](const std::string& body, F f, int tokenizer = 0) { return stats("hello", body, tokenizer)[idx(f)]; };
+  // the same sentence in English and Russian has about the same punctuation
+  // share (with bytes, Russian letters count twice and the share halves)
+  const std::string en = "Hello, world. All is well.";
+  const std::string ru = "\u041F\u0440\u0438\u0432\u0435\u0442, \u043C\u0438\u0440. \u0412\u0441\u0451 \u0445\u043E\u0440\u043E\u0448\u043E.";
+  CHECK(v(en, F::body_punct_ratio) == Approx(3.0 / 22));
+  CHECK(v(ru, F::body_punct_ratio) == Approx(3.0 / 21));
+  CHECK(v(ru, F::body_punct_ratio, 4) == Approx(3.0 / 39));
+  // capitals of every script; the few Latin capitals of a Japanese text are
+  // not "all of its letters"
+  const std::string shout = "\u0421\u0420\u041E\u0427\u041D\u041E \u0412\u0410\u0416\u041D\u041E";  // СРОЧНО ВАЖНО
+  CHECK(v(shout, F::body_caps_ratio) == Approx(1.0));
+  CHECK(v(shout, F::body_caps_ratio, 4) == 0.0);
+  CHECK(stats(shout + "!", "x", 0)[idx(F::subject_caps_ratio)] == Approx(1.0));
+  const std::string ja =
+      "\u4F1A\u8B70\u306E\u8B70\u4E8B\u9332\u3092\u304A\u9001\u308A\u3057\u307E\u3059\u3002FAX\u3067\u3082\u9001\u308A\u307E\u3059";
+  CHECK(v(ja, F::body_caps_ratio) < 0.2);
+  CHECK(v(ja, F::body_caps_ratio, 4) == 1.0);
+  // Han and kana are words of one character: a line of Japanese is not one long word
+  CHECK(v(ja, F::body_long_word_ratio) < 0.1);
+  CHECK(v(ja, F::body_long_word_ratio, 4) == 1.0);
+  CHECK(v(ja, F::text_words) == 20);  // 19 characters, and "\u3002FAX" (\u3002 is punctuation)
+  // &nbsp; ends a word, zero-width characters are not counted
+  CHECK(v("Click\u00A0here", F::text_words) == 2);
+  CHECK(v("Click\u00A0here", F::text_words, 4) == 1);
+  CHECK(v("Vi\u200Bagra!", F::body_punct_ratio) == Approx(1.0 / 7));
+  // digits of other scripts are digits
+  CHECK(v("\u0661\u0662\u0663 ab", F::body_digit_ratio) == Approx(3.0 / 5));
+}
+
 TEST_CASE("features: the tokens as text hash to exactly the tokens the model reads", "[features]") {
   const std::string raw =
       "From: Example Accounts <no-reply@accounts.example.net>\r\nTo: alice@example.org\r\n"
