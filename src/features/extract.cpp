@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <array>
-#include <climits>
 #include <cctype>
+#include <climits>
 #include <cmath>
 #include <ctime>
 #include <set>
@@ -132,7 +132,7 @@ const CharClass& char_class(UChar32 c) {
   // Han (the unified ideographs and extension A) without a lookup: a page
   // of Chinese or Japanese uses thousands of distinct ones, more than the
   // table below holds. ICU says the same of each: a letter, line-break ID.
-  static const CharClass kIdeograph{-1, false, false, true, true, false, false, false};
+  static const CharClass kIdeograph{.own_word = true, .letter = true};
   if ((c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF)) return kIdeograph;
   thread_local std::array<CharClass, 512> cache;  // direct-mapped by the low bits
   CharClass& k = cache[static_cast<std::size_t>(c) % cache.size()];

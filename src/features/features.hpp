@@ -132,7 +132,7 @@ std::uint64_t token_hash(std::string_view prefix, std::string_view word);
 //    one character each
 constexpr int kTokenizerVersion = 5;
 // Model files trained with tokenizers from this one on still load, and are
-// fed the tokens their tokenizer made: a site's own model keeps its scores
+// fed the tokens and text statistics their tokenizer made: a site's own model keeps its scores
 // across an upgrade until it is retrained.
 constexpr int kOldestTokenizer = 3;
 // The structural schema's hash as a build with that tokenizer computed it
