@@ -218,24 +218,23 @@ TEST_CASE("engine: a model file of an older tokenizer is fed that tokenizer's to
   CHECK(text_words(*current) == 2);
 
   auto j = nlohmann::json::parse(test::read_file(path));
+  // the same file, marked as trained with tokenizer `t`: it loads, says so, and warns
+  auto as_tokenizer = [&](int t) {
+    j["schema_hash"] = model::schema_hash_for(t, model::token_feature_names().size());
+    d.write("model.json", j.dump());
+    auto snap = engine::Snapshot::build(cfg);
+    REQUIRE(snap->model);
+    CHECK(snap->model->tokenizer() == t);
+    REQUIRE(snap->warnings.size() == 1);
+    CHECK(snap->warnings[0].find("trained with tokenizer " + std::to_string(t)) != std::string::npos);
+    return snap;
+  };
   // tokenizer 4: the same tokens, the text statistics of bytes (&nbsp; was no space)
-  j["schema_hash"] = model::schema_hash_for(4, model::token_feature_names().size());
-  d.write("model.json", j.dump());
-  auto four = engine::Snapshot::build(cfg);
-  REQUIRE(four->model);
-  CHECK(four->model->tokenizer() == 4);
-  REQUIRE(four->warnings.size() == 1);
-  CHECK(four->warnings[0].find("trained with tokenizer 4") != std::string::npos);
+  auto four = as_tokenizer(4);
   CHECK(words_with(*four) == V{"b:click", "b:here"});
   CHECK(text_words(*four) == 1);
 
-  j["schema_hash"] = model::schema_hash_for(3, model::token_feature_names().size());
-  d.write("model.json", j.dump());
-  auto old = engine::Snapshot::build(cfg);
-  REQUIRE(old->model);
-  CHECK(old->model->tokenizer() == 3);
-  REQUIRE(old->warnings.size() == 1);
-  CHECK(old->warnings[0].find("trained with tokenizer 3") != std::string::npos);
+  auto old = as_tokenizer(3);
   CHECK(words_with(*old) == V{"b:click\u00A0here"});
   old->model->save(path);
   CHECK(nlohmann::json::parse(test::read_file(path))["schema_hash"] == j["schema_hash"]);
