@@ -1,6 +1,5 @@
 #include "session.hpp"
 
-#include <arpa/inet.h>
 #include <syslog.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <cstring>
 #include <random>
 
+#include "core/net.hpp"
 #include "core/strings.hpp"
 
 namespace tamis::milter {
@@ -92,37 +92,6 @@ engine::ScanResult ScanPool::run(const std::function<engine::ScanResult()>& f) {
   return result.get();
 }
 
-bool in_networks(const std::string& ip, const std::vector<std::string>& cidrs) {
-  unsigned char addr[16];
-  int fam = ip.find(':') != std::string::npos ? AF_INET6 : AF_INET;
-  if (inet_pton(fam, ip.c_str(), addr) != 1) return false;
-  int bits_total = fam == AF_INET ? 32 : 128;
-  for (const auto& c : cidrs) {
-    auto slash = c.find('/');
-    std::string net = c.substr(0, slash);
-    int fam2 = net.find(':') != std::string::npos ? AF_INET6 : AF_INET;
-    if (fam2 != fam) continue;
-    unsigned char naddr[16];
-    if (inet_pton(fam, net.c_str(), naddr) != 1) continue;
-    int bits = bits_total;
-    if (slash != std::string::npos) {
-      try {
-        bits = std::stoi(c.substr(slash + 1));
-      } catch (...) {
-        continue;
-      }
-      if (bits < 0 || bits > bits_total) continue;
-    }
-    bool match = true;
-    for (int i = 0; i < bits && match; ++i) {
-      int byte = i / 8, bit = 7 - i % 8;
-      match = ((addr[byte] >> bit) & 1) == ((naddr[byte] >> bit) & 1);
-    }
-    if (match) return true;
-  }
-  return false;
-}
-
 std::string spam_status(const core::Verdict& v, double required, const std::vector<std::string>& tests) {
   std::string s = (v.action == core::Action::Accept ? "No" : "Yes");
   s += ", score=" + fmt2(v.score) + " required=" + fmt2(required) + " tests=";
@@ -160,7 +129,7 @@ Step Connection::envfrom(Mta& mta, const char* from) {
   if (const char* a = mta.macro("{auth_authen}")) t.env.auth_user = a;
   if (const char* q = mta.macro("i")) t.env.queue_id = q;
   if ((mc.bypass_authenticated && !t.env.auth_user.empty()) ||
-      (!client_ip_.empty() && in_networks(client_ip_, mc.trusted_networks))) {
+      (!client_ip_.empty() && core::in_networks(client_ip_, mc.trusted_networks))) {
     ++stats_.bypassed;
     log_(LOG_INFO, "queue_id=" + (t.env.queue_id.empty() ? "-" : t.env.queue_id) + " client=" + client_ip_ +
                        " bypass=" + (t.env.auth_user.empty() ? "trusted_network" : "authenticated"));

@@ -126,10 +126,6 @@ class Connection {
   std::string deferred_error_;
 };
 
-// True if `ip` (text form) falls in one of the CIDR networks ("192.0.2.0/24",
-// "2001:db8::/32", a bare address). Unparsable entries never match.
-bool in_networks(const std::string& ip, const std::vector<std::string>& cidrs);
-
 // The SpamAssassin-compatible header values tamisd writes.
 std::string spam_status(const core::Verdict& v, double required, const std::vector<std::string>& tests);
 
