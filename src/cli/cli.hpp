@@ -33,6 +33,7 @@ struct TrainArgs {
   int token_splits = 3;  // inner splits for the training rows' token statistics (rows per message)
   bool json = false;
   std::string file;
+  std::size_t explain_features = 12;  // explain: features listed (0: every one that contributes)
   std::string plot;
   int worst = 5;
   bool rules = false;  // eval: per-rule hit counts on ham and spam

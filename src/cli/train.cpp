@@ -856,7 +856,7 @@ int run_explain(const TrainArgs& a, const std::string& config_path) {
                 "strongest features (points, the message's value):\n",
                 v.model_points, (p.margin - sum) * snap->config.model_points_per_logit);
     const auto& names = snap->model->feature_names();
-    for (std::size_t k = 0; k < contribs.size() && k < 12; ++k) {
+    for (std::size_t k = 0; k < contribs.size() && (a.explain_features == 0 || k < a.explain_features); ++k) {
       auto it = std::find(names.begin(), names.end(), contribs[k].first);
       double val = it == names.end() ? NAN : r.row[static_cast<std::size_t>(it - names.begin())];
       std::printf("  %+6.2f  %-28s = %s\n", contribs[k].second * snap->config.model_points_per_logit, contribs[k].first.c_str(),
@@ -909,6 +909,8 @@ void add_train_commands(CLI::App& app, TrainArgs& a) {
   a.eval->add_flag("--rules", a.rules, "per rule: its points and how many ham and spam it hits");
   a.explain = app.add_subcommand("explain", "why a message gets its score: rule hits and model contributions in points");
   a.explain->add_option("file", a.file, "message file")->required();
+  a.explain->add_option("--features", a.explain_features, "how many model features to list, strongest first (0: all that contribute)")
+      ->capture_default_str();
   a.train->add_option("--cv-scores", a.cv_scores, "with --folds: write path<TAB>label<TAB>fold<TAB>score of every held-out message");
 }
 

@@ -146,6 +146,11 @@ assert all(abs(float(g) - w) <= 0.0051 for (_, g), (_, w) in zip(got, want)), (g
 echo "ok: scan line model contributions as name+points"
 "$tamis" -c "$src/config/tamis.yaml" explain "$corpus/spam/00001.7848dde101aa985090474a91ec93fcf0.eml" > "$d/explain.txt"
 grep -q "^verdict: " "$d/explain.txt" && grep -q "rules that hit:" "$d/explain.txt" && grep -q "baseline" "$d/explain.txt"
+# --features: 12 model features by default, as many as asked, 0 for all
+features() { sed -n '/^strongest features/,/^$/p' | grep -c '^ *[+-][0-9]*\.[0-9][0-9]  [a-z]'; }
+[ "$(features < "$d/explain.txt")" -eq 12 ] || exit 1
+[ "$("$tamis" -c "$src/config/tamis.yaml" explain --features 3 "$corpus/spam/00001.7848dde101aa985090474a91ec93fcf0.eml" | features)" -eq 3 ] || exit 1
+[ "$("$tamis" -c "$src/config/tamis.yaml" explain --features 0 "$corpus/spam/00001.7848dde101aa985090474a91ec93fcf0.eml" | features)" -gt 40 ] || exit 1
 # the words behind the token statistics: spam-leaning ones in the left
 # column, strongest first; "password" in a Subject leans spam in 2002 mail
 "$tamis" -c "$src/config/tamis.yaml" explain "$src/tests/data/ham-today/reset.eml" | python3 -c '
