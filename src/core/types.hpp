@@ -34,6 +34,7 @@ struct Envelope {
   std::vector<std::string> rcpt_to;
   std::string auth_user;    // {auth_authen}; non-empty means SMTP AUTH succeeded
   std::string queue_id;
+  std::int64_t received_time = 0;  // Unix time the relay received the message (MAIL FROM); 0 if unknown
   bool has_envelope = false;  // false for scans of files without an envelope
 };
 

@@ -44,8 +44,8 @@ std::vector<std::string> model_warnings(const config::Config& cfg, const model::
   std::vector<std::string> out;
   if (m.tokenizer() != features::kTokenizerVersion)
     out.push_back("the model " + cfg.model_path + " was trained with tokenizer " + std::to_string(m.tokenizer()) +
-                  " and is fed that tokenizer's tokens and text statistics, so it scores as before; retrain it (`tamis train`) to read text "
-                  "with this build's tokenizer " + std::to_string(features::kTokenizerVersion));
+                  " and is fed that tokenizer's tokens, text statistics and hop counts, so it scores as before; retrain it (`tamis train`) to "
+                  "read mail with this build's tokenizer " + std::to_string(features::kTokenizerVersion));
   auto meta = nlohmann::json::parse(m.meta_json(), nullptr, /*allow_exceptions=*/false);
   if (!meta.is_object() || !meta.contains("limits") || !meta["limits"].is_object()) return out;
   const auto& trained = meta["limits"];

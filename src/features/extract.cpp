@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "features/features.hpp"
+#include "features/hops.hpp"
 #include "features/html.hpp"
 #include "core/strings.hpp"
 
@@ -360,6 +361,7 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
                   const core::Deadline& deadline, bool keep_token_words, int tokenizer) {
   using mime::Anomaly;
   const bool text_unicode = tokenizer == 0 || tokenizer >= 5;  // text statistics per character (char_stats)
+  const bool hops_from_relay = tokenizer == 0 || tokenizer >= 6;  // count_hops
   Extracted ex;
   auto& v = ex.vector;
   v.assign(kFeatureCount, 0.0f);
@@ -399,20 +401,13 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   if (mid) fl.add("message_id", cap(mid->value));
 
   // ---- header features ----
-  set(F::hdr_count, static_cast<double>(msg.headers.size()));
-  std::size_t received = 0, unknown_rdns = 0, ip_only = 0;
-  const mime::HeaderField* first_received = nullptr;
-  for (const auto& h : msg.headers) {
-    if (h.lname != "received") continue;
-    if (!first_received) first_received = &h;
-    ++received;
-    std::string lv = lower(h.value.substr(0, 512));
-    if (lv.find("unknown") != std::string::npos) ++unknown_rdns;
-    if (lv.starts_with("from [") || lv.find("from [") != std::string::npos) ++ip_only;
-  }
-  set(F::received_count, static_cast<double>(received));
-  set(F::received_unknown_rdns, static_cast<double>(unknown_rdns));
-  set(F::received_ip_only, static_cast<double>(ip_only));
+  // Hops and header counts from the relay's hop down (tokenizer 6 on, see
+  // hops.hpp); older models count every header, as they were trained.
+  const HopCounts hops = hops_from_relay ? count_hops(msg.headers, env) : count_every_hop(msg.headers);
+  set(F::hdr_count, static_cast<double>(hops.headers));
+  set(F::received_count, static_cast<double>(hops.hops));
+  set(F::received_unknown_rdns, static_cast<double>(hops.unknown_rdns));
+  set(F::received_ip_only, static_cast<double>(hops.ip_only));
 
   const auto* date = msg.header("date");
   bool odd_tz = false;
@@ -421,13 +416,11 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   set(F::date_unparsable, date && !date_t);
   set(F::date_odd_tz, odd_tz);
   v[idx(F::date_received_skew_h)] = NAN;
-  if (date_t && first_received) {
-    auto semi = first_received->value.rfind(';');
+  if (date_t && (hops.relay_time != 0 || !hops.first_date.empty())) {
     bool rtz = false;
-    if (semi != std::string::npos)
-      if (auto rt = parse_date(first_received->value.substr(semi + 1), &rtz))
-        set(F::date_received_skew_h, std::min(1000.0, std::abs(static_cast<double>(*rt - *date_t)) / 3600.0) *
-                                         (*date_t > *rt ? 1.0 : -1.0));
+    if (auto rt = hops.relay_time != 0 ? std::optional<long long>(hops.relay_time) : parse_date(hops.first_date, &rtz))
+      set(F::date_received_skew_h, std::min(1000.0, std::abs(static_cast<double>(*rt - *date_t)) / 3600.0) *
+                                       (*date_t > *rt ? 1.0 : -1.0));
   }
 
   set(F::msgid_missing, mid == nullptr);
@@ -453,8 +446,11 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   }
   set(F::replyto_present, msg.header("reply-to") != nullptr);
   set(F::replyto_domain_differs, !ra.domain.empty() && !fa.domain.empty() && ra.domain != fa.domain);
-  if (const auto* rp = msg.header("return-path")) {
-    std::string rd = email_domain(rp->value);
+  // Final delivery writes the envelope sender as Return-Path: during the
+  // session (tokenizer 6 on) that is MAIL FROM, in a mailbox the header.
+  const auto* rp = msg.header("return-path");
+  if ((hops_from_relay && env.has_envelope) || rp) {
+    std::string rd = email_domain(hops_from_relay && env.has_envelope ? std::string_view(env.mail_from) : rp->value);
     set(F::returnpath_domain_differs, !rd.empty() && !fa.domain.empty() && rd != fa.domain);
   }
   if (env.has_envelope) {
@@ -707,7 +703,8 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
   // ---- MIME and anomalies ----
   set(F::mime_parts, static_cast<double>(msg.parts));
   set(F::mime_depth, static_cast<double>(msg.max_depth));
-  set(F::raw_size_log, logsz(msg.raw_size));
+  // the size without trace headers (tokenizer 6 on), see hops.hpp
+  set(F::raw_size_log, logsz(hops_from_relay ? msg.size_lf - std::min(msg.size_lf, hops.trace_bytes) : msg.raw_size));
   auto an = [&](Anomaly a) { return msg.has(a); };
   set(F::an_truncated, an(Anomaly::Truncated));
   set(F::an_header_flood, an(Anomaly::HeaderFlood) || an(Anomaly::HeaderLineTooLong));
@@ -743,7 +740,7 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
     set(F::env_rcpt_count, static_cast<double>(env.rcpt_to.size()));
     set(F::env_helo_ip, helo_ip);
     set(F::env_helo_nodot, !helo.empty() && helo.find('.') == std::string::npos);
-    set(F::env_no_rdns, !env.client_ip.empty() && (env.client_host.empty() || env.client_host == "unknown" || env.client_host.front() == '['));
+    set(F::env_no_rdns, !env.client_ip.empty() && no_rdns(env));
     std::string hd = registrable_domain(helo), cd = registrable_domain(lower(env.client_host));
     set(F::env_helo_mismatch, !helo_ip && !hd.empty() && !cd.empty() && env.client_host != "unknown" && hd != cd);
   } else {

@@ -107,8 +107,8 @@ struct Extracted {
   bool url_limit_hit = false;
 };
 
-// `tokenizer` is the version whose tokens and text statistics the model
-// will read (a model file records it; older ones still load, see
+// `tokenizer` is the version whose tokens, text statistics and hop counts
+// the model will read (a model file records it; older ones still load, see
 // kOldestTokenizer).
 Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, const core::Limits& limits,
                   const core::Deadline& deadline, bool keep_token_words = false, int tokenizer = 0);
@@ -130,9 +130,13 @@ std::uint64_t token_hash(std::string_view prefix, std::string_view word);
 //    and digits, words and long words) count characters, not bytes, and
 //    the letters of every script; Han, kana and pictographs are words of
 //    one character each
-constexpr int kTokenizerVersion = 5;
+// 6: the same tokens and text statistics; Received hops and the header count
+//    start at the relay's own hop (the envelope's, when scanning during the
+//    SMTP session), without the recipient's delivery hops and headers
+//    (hops.hpp)
+constexpr int kTokenizerVersion = 6;
 // Model files trained with tokenizers from this one on still load, and are
-// fed the tokens and text statistics their tokenizer made: a site's own model keeps its scores
+// fed the tokens, text statistics and hop counts their tokenizer made: a site's own model keeps its scores
 // across an upgrade until it is retrained.
 constexpr int kOldestTokenizer = 3;
 // The structural schema's hash as a build with that tokenizer computed it

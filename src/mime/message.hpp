@@ -56,6 +56,8 @@ struct HeaderField {
   std::string value;     // unfolded, RFC 2047 decoded, valid UTF-8 (raw 8-bit text
                          // that is not UTF-8 is read in the body's charset)
   std::string raw;       // unfolded raw value (bytes as received)
+  std::size_t bytes = 0; // the whole field as received, folded lines and line ends included
+                         // (a CRLF counts as one byte, as in size_lf)
 };
 
 struct Attachment {
@@ -87,6 +89,10 @@ struct ParsedMessage {
   std::size_t parts = 0;             // entities seen (the top one counts)
   std::size_t max_depth = 0;
   std::size_t raw_size = 0;          // bytes given to parse()
+  // The same without an mbox "From " line, each CRLF counted as one byte:
+  // a message has this size whether a milter passed it (CRLF) or a mailbox
+  // stored it (LF).
+  std::size_t size_lf = 0;
   std::size_t encoded_words = 0;     // RFC 2047 words decoded in the top header
   bool header_8bit = false;          // raw 8-bit bytes in the top header
   std::bitset<kAnomalyCount> anomalies;

@@ -88,7 +88,28 @@ Line next_line(std::string_view s, std::size_t pos) {
 struct RawField {
   std::string name;
   std::string value;
+  std::size_t bytes = 0;  // HeaderField::bytes
 };
+
+// Bytes of a line through its end, a CRLF counted as one.
+std::size_t line_bytes(const Line& ln, std::size_t pos, std::string_view s) {
+  std::size_t n = ln.next - pos;
+  return n >= 2 && s[ln.next - 1] == '\n' && s[ln.next - 2] == '\r' ? n - 1 : n;
+}
+
+// "\r\n" -> "\n", in place.
+void crlf_to_lf(std::string& s) {
+  std::size_t w = 0;
+  for (std::size_t r = 0; r < s.size(); ++r)
+    if (!(s[r] == '\r' && r + 1 < s.size() && s[r + 1] == '\n')) s[w++] = s[r];
+  s.resize(w);
+}
+
+std::size_t count_crlf(std::string_view s) {
+  std::size_t n = 0;
+  for (std::size_t i = s.find("\r\n"); i != std::string_view::npos; i = s.find("\r\n", i + 2)) ++n;
+  return n;
+}
 
 struct Header {
   std::vector<RawField> fields;
@@ -117,6 +138,7 @@ struct Walker {
       }
       if (ln.text.front() == ' ' || ln.text.front() == '\t') {  // continuation
         if (!h.fields.empty() && count <= lim.max_headers) {
+          h.fields.back().bytes += line_bytes(ln, pos, ent);
           auto& v = h.fields.back().value;
           if (v.size() + ln.text.size() + 1 > lim.max_header_line) {
             out.flag(Anomaly::HeaderLineTooLong);
@@ -146,7 +168,7 @@ struct Walker {
           out.flag(Anomaly::HeaderLineTooLong);
           value = value.substr(0, lim.max_header_line);
         }
-        h.fields.push_back({std::string(ln.text.substr(0, colon)), std::string(value)});
+        h.fields.push_back({std::string(ln.text.substr(0, colon)), std::string(value), line_bytes(ln, pos, ent)});
       }
       pos = ln.next;
     }
@@ -173,6 +195,7 @@ struct Walker {
       hf.name = f.name;
       hf.lname = lower(f.name);
       hf.raw = f.value;
+      hf.bytes = f.bytes;
       bool has8 = std::any_of(f.value.begin(), f.value.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
       if (f.value.find('\0') != std::string::npos) out.flag(Anomaly::NulBytes);
       if (has8) {
@@ -390,6 +413,9 @@ struct Walker {
     tp.html = html;
     tp.charset = charset;
     tp.text = to_utf8(decoded, charset, &unknown, &bad);
+    // Line ends as LF: a milter is passed CRLF, a mailbox stores LF, and
+    // the text (its length, its share of the HTML) is the same in both.
+    crlf_to_lf(tp.text);
     tp.depth = depth;
     tp.in_alternative = in_alt;
     if (unknown) out.flag(Anomaly::UnknownCharset);
@@ -466,7 +492,9 @@ struct Walker {
     a.filename = std::move(filename);
     a.declared_type = type + "/" + subtype;
     a.sniffed_type = sniff(decoded);
-    a.size = decoded.size();
+    // Outside base64 the line ends are the transport's (CRLF to a milter, LF
+    // in a mailbox): each counts as one byte, as in size_lf.
+    a.size = decoded.size() - (cte == "base64" ? 0 : count_crlf(decoded));
     if (a.sniffed_type == "zip") a.archive_members = zip_members(decoded);
     if (is_markup(a.declared_type, a.filename)) a.markup = decoded.substr(0, kMaxAttachmentMarkup);
     out.attachments.push_back(std::move(a));
@@ -478,6 +506,10 @@ struct Walker {
 ParsedMessage parse(std::string_view raw, const core::Limits& limits, const core::Deadline& deadline) {
   ParsedMessage out;
   out.raw_size = raw.size();
+  {
+    std::size_t from_line = raw.substr(0, 5) == "From " ? next_line(raw, 0).next : 0;
+    out.size_lf = raw.size() - from_line - count_crlf(raw.substr(from_line));
+  }
   Walker w{limits, deadline, out, 0, {}};
   try {
     if (raw.size() > limits.max_scan_bytes) {

@@ -137,6 +137,9 @@ class Lab:
             "smtpd_client_message_rate_limit": "0",
             "milter_protocol": "6",
             "milter_default_action": self.default_action,
+            # Tests set the client's address, name and HELO with XCLIENT
+            # (test_delivered_copy.py); loopback only, as the rest.
+            "smtpd_authorized_xclient_hosts": "127.0.0.0/8",
         }
         if self.milter_socket:
             main["smtpd_milters"] = self.milter_socket

@@ -4,6 +4,10 @@
 # decimals, so the three are compared at that precision. Two messages: a
 # corpus spam, and a Chinese message whose headers are raw Big5 bytes (read
 # in the body's charset, which tamisd only knows once the body has come).
+# tamisd gets each as an MTA passes it during the session: from a client at a
+# public address, without the Received header the MTA adds afterwards. The
+# CLI reads it as a mailbox stores it, with that header (dated now) and
+# Return-Path on top; both count the hops from the relay's (features/hops.hpp).
 # Usage: test_consistency.sh REPO TAMIS TAMISD
 set -eu
 repo=$(cd "$1" && pwd); tamis=$2; tamisd=$3
@@ -27,8 +31,12 @@ done
 failed=0
 for name in message.eml legacy-charset.eml; do
   msg="$here/consistency/$name"
-  scan=$("$tamis" -c "$repo/config/tamis.yaml" scan --json "$msg" | python3 -c 'import json,sys; print("%.2f" % json.load(sys.stdin)["score"])')
-  printf 'spam\t%s\n' "$msg" > "$work/labels.tsv"
+  stored="$work/stored-$name"
+  printf 'Return-Path: <claims.office@example.net>\r\nReceived: from mx.example.org (mx.example.org [192.0.2.10])\r\n\tby relay.test.example (Postfix) with ESMTP id 4XtEsT0001\r\n\tfor <user@test.example>; %s\r\n' \
+    "$(date -R)" > "$stored"
+  cat "$msg" >> "$stored"
+  scan=$("$tamis" -c "$repo/config/tamis.yaml" scan --json "$stored" | python3 -c 'import json,sys; print("%.2f" % json.load(sys.stdin)["score"])')
+  printf 'spam\t%s\n' "$stored" > "$work/labels.tsv"
   "$tamis" -c "$repo/config/tamis.yaml" eval --labels "$work/labels.tsv" --scores "$work/scores.tsv" > /dev/null
   eval_score=$(python3 -c 'import sys; print("%.2f" % float(open(sys.argv[1]).read().split("\t")[2]))' "$work/scores.tsv")
   milter=$(TAMIS_MILTER="inet:$port@127.0.0.1" TAMIS_MESSAGE="$msg" miltertest -s "$here/consistency/score.lua" | sed -n 's/^score=//p')

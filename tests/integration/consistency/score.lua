@@ -1,6 +1,6 @@
 -- Sends the message named by TAMIS_MESSAGE through tamisd exactly as
--- it is (same header lines, same body bytes) and prints the score from the
--- X-Spam-Status header tamisd adds.
+-- it is (same header lines, same body bytes), from a client at 192.0.2.10,
+-- and prints the score from the X-Spam-Status header tamisd adds.
 local f = assert(io.open(os.getenv("TAMIS_MESSAGE"), "rb"))
 local raw = f:read("*a")
 f:close()
@@ -9,6 +9,7 @@ local conn = mt.connect(os.getenv("TAMIS_MILTER"), 20, 0.25)
 assert(conn, "connect")
 assert(mt.negotiate(conn, nil, nil, nil) == nil)
 assert(mt.conninfo(conn, "mx.example.org", "192.0.2.10") == nil)
+assert(mt.helo(conn, "mx.example.org") == nil)
 assert(mt.mailfrom(conn, "<claims.office@example.net>") == nil)
 assert(mt.rcptto(conn, "<user@test.example>") == nil)
 for line in (head .. "\r\n"):gmatch("(.-)\r\n") do

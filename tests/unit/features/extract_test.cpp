@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "features/features.hpp"
+#include "features/hops.hpp"
 #include "features/html.hpp"
 #include "features/urls.hpp"
 #include "rules/rules.hpp"
@@ -337,6 +341,126 @@ TEST_CASE("features: text statistics count characters of every script; older tok
   CHECK(v("Vi\u200Bagra!", F::body_punct_ratio) == Approx(1.0 / 7));
   // digits of other scripts are digits
   CHECK(v("\u0661\u0662\u0663 ab", F::body_digit_ratio) == Approx(3.0 / 5));
+}
+
+TEST_CASE("features: hops are counted from the relay's, so a stored message and the same one scanned during the session agree",
+          "[features]") {
+  const std::string upstream =
+      "Received: from [10.0.0.5] (helo=laptop) by smtp.sender.example with esmtpa; Thu, 26 Nov 2026 09:59:58 +0000\r\n";
+  const std::string body =
+      "From: Alice <alice@sender.example>\r\nTo: bob@example.org\r\nSubject: lunch\r\n"
+      "Date: Thu, 26 Nov 2026 10:00:00 +0000\r\nMessage-ID: <t1@sender.example>\r\n\r\nSee you at noon.\r\n";
+  // as tamisd sees it: the upstream hop only; the client is the sender's server
+  core::Envelope env;
+  env.has_envelope = true;
+  env.client_ip = "198.51.100.7";
+  env.client_host = "smtp.sender.example";
+  env.helo = "smtp.sender.example";
+  env.received_time = 1795687202;  // Thu, 26 Nov 2026 10:00:02 +0000
+  env.mail_from = "bounces+123@esp.example";
+  auto session = X(upstream + body, env);
+  // as a mailbox stores it: delivery headers, fetchmail and a local re-injection
+  // on top, then the relay's own hop and tamisd's verdict
+  const std::string stored_top =
+      "Return-Path: <bounces+123@esp.example>\r\nX-Original-To: bob@example.org\r\nDelivered-To: bob@example.org\r\n"
+      "X-Spam-Status: No, score=0.1\r\nX-Spam-Score: 0.1\r\n"
+      "Received: from localhost (localhost [127.0.0.1]) by box.example.org (Postfix) with ESMTP id 1A; Thu, 26 Nov 2026 "
+      "10:05:00 +0000\r\n"
+      "Received: from imap.example.org [192.0.2.10] by localhost with IMAP (fetchmail-6.4.37); Thu, 26 Nov 2026 10:05:00 "
+      "+0000\r\n"
+      "Received: from mx.example.org (mx.example.org [IPv6:::1]) by filter.example.org; Thu, 26 Nov 2026 10:00:03 +0000\r\n"
+      "Received: from smtp.sender.example (smtp.sender.example [198.51.100.7]) by mx.example.org (Postfix) with ESMTPS id "
+      "2B; Thu, 26 Nov 2026 10:00:02 +0000\r\n";
+  auto stored = X(stored_top + upstream + body);
+  // and as a Maildir stores it: LF line ends, folded, after an mbox "From " line
+  auto lf = [](std::string m) {
+    for (std::size_t i; (i = m.find("\r\n")) != std::string::npos;) m.replace(i, 2, "\n");
+    return m;
+  };
+  std::string folded = stored_top;
+  folded.replace(folded.find(" by mx.example.org"), 1, "\r\n\t");
+  auto maildir = X("From alice@sender.example  Thu Nov 26 10:00:02 2026\n" + lf(folded + upstream + body));
+  for (F f : {F::received_count, F::received_unknown_rdns, F::received_ip_only, F::hdr_count, F::raw_size_log,
+              F::returnpath_domain_differs}) {
+    INFO(features::schema().names[idx(f)]);
+    CHECK(session.vector[idx(f)] == stored.vector[idx(f)]);
+    CHECK(maildir.vector[idx(f)] == stored.vector[idx(f)]);
+  }
+  // the size leaves out every Received header: the upstream hop's bytes too
+  CHECK(std::exp(stored.vector[idx(F::raw_size_log)]) - 1 == Approx(lf(body).size()).margin(0.01));
+  CHECK(stored.vector[idx(F::received_count)] == 2);
+  CHECK(stored.vector[idx(F::returnpath_domain_differs)] == 1);  // the Return-Path final delivery writes is MAIL FROM
+  CHECK(stored.vector[idx(F::hdr_count)] == 7);  // 5 of the message, the relay's hop, the upstream hop
+  // the relay's hop dates the message: its stored header, or during the
+  // session the envelope's time; without either, the upstream hop's date
+  CHECK(stored.vector[idx(F::date_received_skew_h)] == Approx(-2.0 / 3600));
+  CHECK(session.vector[idx(F::date_received_skew_h)] == Approx(-2.0 / 3600));
+  env.received_time = 0;
+  CHECK(X(upstream + body, env).vector[idx(F::date_received_skew_h)] == Approx(2.0 / 3600));
+  // a client without a reverse name and with an address literal as HELO is
+  // the relay's hop as Postfix writes it: "from [ip] (unknown [ip])"
+  env.client_host = "unknown";
+  env.helo = "[198.51.100.7]";
+  auto bare = X(upstream + body, env);
+  CHECK(session.vector[idx(F::received_unknown_rdns)] == 0);
+  CHECK(session.vector[idx(F::received_ip_only)] == 1);  // the upstream hop, "from [10.0.0.5]"
+  CHECK(bare.vector[idx(F::received_unknown_rdns)] == 1);
+  CHECK(bare.vector[idx(F::received_ip_only)] == 2);
+  auto bare_stored = X("Received: from [198.51.100.7] (unknown [198.51.100.7]) by mx.example.org (Postfix) with ESMTP id 3C; "
+                       "Thu, 26 Nov 2026 10:00:02 +0000\r\n" + upstream + body);
+  CHECK(bare_stored.vector[idx(F::received_unknown_rdns)] == 1);
+  CHECK(bare_stored.vector[idx(F::received_ip_only)] == 2);
+  // mail from a loopback or private client (a local submission, a content
+  // filter's re-injection, the tests' Postfix) has no hop of its own, and the
+  // local hops of the message below it are skipped as in a stored copy
+  env.client_ip = "127.0.0.1";
+  auto local = X(stored_top + upstream + body, env);
+  CHECK(local.vector[idx(F::received_count)] == 2);
+  CHECK(local.vector[idx(F::hdr_count)] == 7);
+  // only leading hops are skipped: a private hop below a public one counts
+  CHECK(X(upstream + body).vector[idx(F::received_count)] == 0);
+  CHECK(session.vector[idx(F::received_count)] == 2);
+  // a sender's own public hop that claims "localhost" in its name is not local
+  CHECK_FALSE(features::local_hop("from localhost (mail.sender.example [198.51.100.7]) by mx.example.org"));
+  CHECK(features::local_hop("(qmail 1234 invoked by uid 500); Thu, 26 Nov 2026 10:00:00 +0000"));
+  CHECK(features::local_hop("from localhost by mx.example.org with LMTP"));
+  CHECK_FALSE(features::local_hop("from mail.sender.example by mx.example.org"));
+  // models of older tokenizers count every header, as they were trained
+  auto old = features::extract(mime::parse(stored_top + upstream + body, {}, core::Deadline::never()), {}, {},
+                               core::Deadline::never(), false, 5);
+  CHECK(old.vector[idx(F::received_count)] == 5);
+  CHECK(old.vector[idx(F::hdr_count)] == 15);
+  CHECK(std::abs(old.vector[idx(F::date_received_skew_h)] - (-5.0 / 60)) < 0.001);  // the fetchmail time, 5 min late
+}
+
+// A milter is passed CRLF line ends; a mailbox (and so a training corpus)
+// stores LF. Every feature and token is the same either way.
+TEST_CASE("features: every fixture has the same features with CRLF and with LF line ends", "[features]") {
+  auto with_ends = [](const std::string& m, bool crlf) {
+    std::string out;
+    for (std::size_t i = 0; i < m.size(); ++i) {
+      if (m[i] == '\r' && i + 1 < m.size() && m[i + 1] == '\n') continue;
+      if (m[i] == '\n' && crlf) out += '\r';
+      out += m[i];
+    }
+    return out;
+  };
+  std::size_t n = 0;
+  for (const char* dir : {"tests/data/ham-today", "tests/data/spam-today", "tests/data/mime"}) {
+    for (const auto& e : std::filesystem::directory_iterator(test::src_path(dir))) {
+      if (e.path().extension() != ".eml") continue;
+      std::ifstream f(e.path(), std::ios::binary);
+      std::string raw((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      auto a = X(with_ends(raw, true)), b = X(with_ends(raw, false));
+      for (std::size_t i = 0; i < features::kFeatureCount; ++i) {
+        INFO(e.path().filename().string() << " " << features::schema().names[i]);
+        CHECK((a.vector[i] == b.vector[i] || (std::isnan(a.vector[i]) && std::isnan(b.vector[i]))));
+      }
+      CHECK(a.tokens == b.tokens);
+      ++n;
+    }
+  }
+  CHECK(n >= 50);
 }
 
 TEST_CASE("features: the tokens as text hash to exactly the tokens the model reads", "[features]") {

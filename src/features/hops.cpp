@@ -1,0 +1,117 @@
+#include "features/hops.hpp"
+
+#include <string>
+
+#include "core/net.hpp"
+#include "core/strings.hpp"
+
+namespace tamis::features {
+namespace {
+
+constexpr std::size_t kHopBytes = 512;  // of one Received value read for its shape
+
+bool ip_char(char c) { return core::is_alnum(c) || c == '.' || c == ':'; }
+
+struct Hop {
+  bool unknown_rdns = false;
+  bool ip_only = false;
+  std::string_view date;
+};
+
+Hop hop_of(std::string_view value) {
+  std::string lv = core::lower(value.substr(0, kHopBytes));
+  Hop h;
+  h.unknown_rdns = lv.find("unknown") != std::string::npos;
+  h.ip_only = lv.find("from [") != std::string::npos;
+  if (auto semi = value.rfind(';'); semi != std::string_view::npos) h.date = value.substr(semi + 1);
+  return h;
+}
+
+// Headers the header count leaves out: those final delivery adds, and
+// verdicts claimed by whoever filtered the message before (or by tamisd).
+bool uncounted_header(std::string_view lname) {
+  return lname == "return-path" || lname == "delivered-to" || lname == "x-original-to" || lname.starts_with("x-spam-") ||
+         lname.starts_with("x-tamis-");
+}
+
+}  // namespace
+
+bool local_hop(std::string_view value) {
+  std::string lv = core::lower(core::trim(value.substr(0, kHopBytes)));
+  if (!lv.starts_with("from ")) return true;
+  std::size_t by = lv.find(" by ");
+  std::string_view from = std::string_view(lv).substr(5, by == std::string::npos ? std::string::npos : by - 5);
+  if (by != std::string::npos) {
+    std::string_view by_host = std::string_view(lv).substr(by + 4);
+    by_host = by_host.substr(0, by_host.find_first_of(" \t;("));
+    if (by_host == "localhost") return true;
+  }
+  bool public_ip = false, local_ip = false, localhost = false;
+  for (std::size_t i = 0; i < from.size();) {
+    if (!ip_char(from[i])) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < from.size() && (ip_char(from[j]) || from[j] == '-')) ++j;
+    std::string_view w = from.substr(i, j - i);
+    i = j;
+    if (w == "localhost" || w.starts_with("localhost.")) localhost = true;
+    if (w.find_first_of(".:") == std::string_view::npos || !core::is_ip(w)) continue;
+    (core::is_local_address(w) ? local_ip : public_ip) = true;
+  }
+  return !public_ip && (local_ip || localhost);
+}
+
+bool no_rdns(const core::Envelope& env) {
+  return env.client_host.empty() || env.client_host == "unknown" || env.client_host.front() == '[';
+}
+
+HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::Envelope& env) {
+  HopCounts c;
+  bool leading = true;  // still above the relay's hop
+  if (env.has_envelope && !env.client_ip.empty()) {
+    if (!core::is_local_address(env.client_ip)) {
+      leading = false;
+      c.hops = c.headers = 1;
+      c.unknown_rdns = no_rdns(env);
+      c.ip_only = env.helo.starts_with('[');
+      c.relay_time = env.received_time;
+    }
+  }
+  for (const auto& f : headers) {
+    if (uncounted_header(f.lname)) {
+      c.trace_bytes += f.bytes;
+      continue;
+    }
+    if (f.lname != "received") {
+      ++c.headers;
+      continue;
+    }
+    c.trace_bytes += f.bytes;
+    if (leading && local_hop(f.value)) continue;
+    leading = false;
+    Hop h = hop_of(f.value);
+    ++c.headers;
+    ++c.hops;
+    c.unknown_rdns += h.unknown_rdns;
+    c.ip_only += h.ip_only;
+    if (c.relay_time == 0 && c.first_date.empty()) c.first_date = h.date;
+  }
+  return c;
+}
+
+HopCounts count_every_hop(const std::vector<mime::HeaderField>& headers) {
+  HopCounts c;
+  c.headers = headers.size();
+  for (const auto& f : headers) {
+    if (f.lname != "received") continue;
+    Hop h = hop_of(f.value);
+    if (c.hops++ == 0) c.first_date = h.date;
+    c.unknown_rdns += h.unknown_rdns;
+    c.ip_only += h.ip_only;
+  }
+  return c;
+}
+
+}  // namespace tamis::features

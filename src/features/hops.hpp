@@ -1,0 +1,62 @@
+// The Received hops of a message, counted the same way whether the message
+// is scanned by tamisd during the SMTP session or read from a mailbox.
+//
+// A stored message carries, above the relay's own Received header, the hops
+// of its delivery after the relay (a local re-injection, a content filter on
+// loopback, fetchmail), and the headers final delivery adds (Return-Path,
+// Delivered-To, X-Original-To). A message tamisd scans has none of these, nor
+// the relay's own Received header: the MTA adds that after the milter has
+// seen the message. So the hops are counted from the relay's: the hop the
+// envelope describes (client address, its reverse name, HELO, time) is put
+// on top, leading hops from the host itself or a private network are
+// skipped, and the delivery headers are not counted. Nor are verdicts
+// (X-Spam-*, tamisd's X-Tamis-*): whoever wrote them, they are not evidence.
+// The message's size leaves out all of these and every Received header
+// (trace_bytes), so it too is the same in the session and in the mailbox.
+//
+//   HopCounts h = count_hops(msg.headers, env);
+//
+// Pure function; safe from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "core/types.hpp"
+#include "mime/message.hpp"
+
+namespace tamis::features {
+
+struct HopCounts {
+  std::size_t hops = 0;          // Received hops from the relay's down
+  std::size_t unknown_rdns = 0;  // of those, with "unknown" in them (no reverse DNS name)
+  std::size_t ip_only = 0;       // of those, "from [IP]" (an address literal as HELO)
+  std::size_t headers = 0;       // header fields, without the skipped hops, delivery headers and verdicts
+  std::size_t trace_bytes = 0;   // bytes of every Received header and of the uncounted ones
+  // When the first counted hop that has a date was made: the envelope's
+  // received_time for the relay's own hop, else the text after the ';' of a
+  // Received header ("" and 0: no counted hop has a date).
+  std::int64_t relay_time = 0;
+  std::string_view first_date;
+};
+
+HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::Envelope& env);
+
+// As tokenizers before 6 counted, for their models: every header field and
+// every Received header, the first one's date, the whole message's size
+// (trace_bytes 0).
+HopCounts count_every_hop(const std::vector<mime::HeaderField>& headers);
+
+// True if the leading Received header `value` records a hop on the recipient's
+// side of the relay: one with no "from" clause (a local injection), one from a
+// loopback or private address or from "localhost" (and from no public
+// address), or one "by localhost" (fetchmail).
+bool local_hop(std::string_view value);
+
+// True if the envelope's client has no reverse DNS name (the MTA says
+// "unknown" or gives the address in brackets).
+bool no_rdns(const core::Envelope& env);
+
+}  // namespace tamis::features
