@@ -36,45 +36,58 @@ bool prefix_match(const Addr& a, const Addr& net, int bits) {
   return true;
 }
 
+struct Net {
+  Addr addr;
+  int bits;
+};
+
+// "192.0.2.0/24", "2001:db8::/32" or a bare address; nullopt if unparsable.
+std::optional<Net> parse_net(std::string_view cidr) {
+  auto slash = cidr.find('/');
+  auto a = parse(cidr.substr(0, slash));
+  if (!a) return std::nullopt;
+  int bits = a->bits();
+  if (slash != std::string_view::npos) {
+    auto digits = cidr.substr(slash + 1);
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), bits);
+    if (ec != std::errc{} || end != digits.data() + digits.size() || bits < 0 || bits > a->bits()) return std::nullopt;
+  }
+  return Net{*a, bits};
+}
+
+bool in_net(const Addr& a, const Net& n) { return a.family == n.addr.family && prefix_match(a, n.addr, n.bits); }
+
 }  // namespace
 
 bool in_networks(std::string_view ip, const std::vector<std::string>& cidrs) {
   auto a = parse(ip);
   if (!a) return false;
-  for (const auto& c : cidrs) {
-    std::string_view cv = c;
-    auto slash = cv.find('/');
-    auto net = parse(cv.substr(0, slash));
-    if (!net || net->family != a->family) continue;
-    int bits = a->bits();
-    if (slash != std::string_view::npos) {
-      auto digits = cv.substr(slash + 1);
-      auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), bits);
-      if (ec != std::errc{} || end != digits.data() + digits.size() || bits < 0 || bits > a->bits()) continue;
-    }
-    if (prefix_match(*a, *net, bits)) return true;
-  }
+  for (const auto& c : cidrs)
+    if (auto n = parse_net(c); n && in_net(*a, *n)) return true;
   return false;
 }
 
 bool is_ip(std::string_view ip) { return parse(ip).has_value(); }
 
 bool is_local_address(std::string_view ip) {
-  static const std::vector<std::string> v4{"127.0.0.0/8",    "10.0.0.0/8",     "172.16.0.0/12", "192.168.0.0/16",
-                                           "169.254.0.0/16", "100.64.0.0/10",  "0.0.0.0/8"};
-  static const std::vector<std::string> v6{"::1/128", "::/128", "fc00::/7", "fe80::/10"};
+  static const std::vector<Net> local = [] {
+    std::vector<Net> v;
+    for (const char* c : {"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+                          "100.64.0.0/10", "0.0.0.0/8", "::1/128", "::/128", "fc00::/7", "fe80::/10"})
+      v.push_back(*parse_net(c));
+    return v;
+  }();
   auto a = parse(ip);
   if (!a) return false;
-  if (a->family == AF_INET6) {
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (std::memcmp(a->bytes.data(), mapped, 12) == 0) {
-      char v4text[INET_ADDRSTRLEN];
-      inet_ntop(AF_INET, a->bytes.data() + 12, v4text, sizeof v4text);
-      return in_networks(v4text, v4);
-    }
-    return in_networks(ip, v6);
+  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (a->family == AF_INET6 && std::memcmp(a->bytes.data(), mapped, 12) == 0) {  // ::ffff:a.b.c.d
+    Addr v4{AF_INET, {}};
+    std::memcpy(v4.bytes.data(), a->bytes.data() + 12, 4);
+    a = v4;
   }
-  return in_networks(ip, v4);
+  for (const auto& n : local)
+    if (in_net(*a, n)) return true;
+  return false;
 }
 
 }  // namespace tamis::core

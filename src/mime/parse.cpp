@@ -506,18 +506,16 @@ struct Walker {
 ParsedMessage parse(std::string_view raw, const core::Limits& limits, const core::Deadline& deadline) {
   ParsedMessage out;
   out.raw_size = raw.size();
-  {
-    std::size_t from_line = raw.substr(0, 5) == "From " ? next_line(raw, 0).next : 0;
-    out.size_lf = raw.size() - from_line - count_crlf(raw.substr(from_line));
-  }
+  // A file or mbox may start with an envelope line; a milter never sends one.
+  const std::size_t from_line = raw.substr(0, 5) == "From " ? next_line(raw, 0).next : 0;
+  out.size_lf = raw.size() - from_line - count_crlf(raw.substr(from_line));
   Walker w{limits, deadline, out, 0, {}};
   try {
     if (raw.size() > limits.max_scan_bytes) {
       out.flag(Anomaly::Truncated);
       raw = raw.substr(0, limits.max_scan_bytes);
     }
-    // A file or mbox may start with an envelope line; a milter never sends one.
-    if (raw.substr(0, 5) == "From ") raw.remove_prefix(next_line(raw, 0).next);
+    raw.remove_prefix(std::min(from_line, raw.size()));
     if (std::memchr(raw.data(), '\0', raw.size()) != nullptr) out.flag(Anomaly::NulBytes);
     w.entity(raw, 0, false);
     w.decode_raw_8bit_headers();
