@@ -128,7 +128,6 @@ Step Connection::envfrom(Mta& mta, const char* from) {
   t.env.helo = helo_;
   t.env.mail_from = strip_brackets(from);
   t.env.received_time = std::time(nullptr);  // the time of the Received header the MTA will add
-  if (const char* j = mta.macro("j")) t.env.relay_host = j;  // to know the MTA's own Received header, if it sends one
   if (const char* a = mta.macro("{auth_authen}")) t.env.auth_user = a;
   if (const char* q = mta.macro("i")) t.env.queue_id = q;
   if ((mc.bypass_authenticated && !t.env.auth_user.empty()) ||

@@ -35,7 +35,6 @@ struct Envelope {
   std::string auth_user;    // {auth_authen}; non-empty means SMTP AUTH succeeded
   std::string queue_id;
   std::int64_t received_time = 0;  // Unix time the relay received the message (MAIL FROM); 0 if unknown
-  std::string relay_host;  // the MTA's own name (macro j); "" if unknown
   bool has_envelope = false;  // false for scans of files without an envelope
 };
 

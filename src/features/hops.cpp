@@ -1,7 +1,6 @@
 #include "features/hops.hpp"
 
 #include <string>
-#include <utility>
 
 #include "core/net.hpp"
 #include "core/strings.hpp"
@@ -33,24 +32,6 @@ Hop hop_of(std::string_view value) {
 bool uncounted_header(std::string_view lname) {
   return lname == "return-path" || lname == "delivered-to" || lname == "x-original-to" || lname.starts_with("x-spam-") ||
          lname.starts_with("x-tamis-");
-}
-
-// True if the Received header `value` is the one the relay itself writes for
-// this connection: "from ... [client address] ... by <relay_host>". Postfix
-// adds that header after the milter has seen the message; an MTA that passes
-// it to the milter (Sendmail builds it before the milter runs) would
-// otherwise have its hop counted twice, once from the envelope and once here.
-bool relays_own_hop(std::string_view value, const core::Envelope& env) {
-  std::string lv = core::lower(core::trim(value.substr(0, kHopBytes)));
-  if (!lv.starts_with("from ")) return false;
-  std::size_t by = lv.find(" by ");
-  if (by == std::string::npos) return false;
-  std::string_view by_host = std::string_view(lv).substr(by + 4);
-  by_host = by_host.substr(0, by_host.find_first_of(" \t\r\n;("));
-  if (by_host != core::lower(env.relay_host)) return false;
-  std::string_view from = std::string_view(lv).substr(0, by);
-  std::string ip = core::lower(env.client_ip);
-  return from.find("[" + ip + "]") != std::string_view::npos || from.find("[ipv6:" + ip + "]") != std::string_view::npos;
 }
 
 }  // namespace
@@ -88,12 +69,10 @@ bool no_rdns(const core::Envelope& env) {
 
 HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::Envelope& env) {
   HopCounts c;
-  bool leading = true;    // still above the relay's hop
-  bool own_hop = false;   // the first Received header may be the relay's own (see relays_own_hop)
+  bool leading = true;  // still above the relay's hop
   if (env.has_envelope && !env.client_ip.empty()) {
     if (!core::is_local_address(env.client_ip)) {
       leading = false;
-      own_hop = !env.relay_host.empty();
       c.hops = c.headers = 1;
       c.unknown_rdns = no_rdns(env);
       c.ip_only = env.helo.starts_with('[');
@@ -110,7 +89,6 @@ HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::
       continue;
     }
     c.trace_bytes += f.bytes;
-    if (std::exchange(own_hop, false) && relays_own_hop(f.value, env)) continue;  // counted from the envelope
     if (leading && local_hop(f.value)) continue;
     leading = false;
     Hop h = hop_of(f.value);

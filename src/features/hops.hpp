@@ -9,9 +9,7 @@
 // seen the message. So the hops are counted from the relay's: the hop the
 // envelope describes (client address, its reverse name, HELO, time) is put
 // on top, leading hops from the host itself or a private network are
-// skipped, and the delivery headers are not counted. An MTA that does pass
-// its own Received header to the milter has it recognised (the first one,
-// "from ... [client address] ... by <env.relay_host>") and not counted again. Nor are verdicts
+// skipped, and the delivery headers are not counted. Nor are verdicts
 // (X-Spam-*, tamisd's X-Tamis-*): whoever wrote them, they are not evidence.
 // The message's size leaves out all of these and every Received header
 // (trace_bytes), so it too is the same in the session and in the mailbox.
