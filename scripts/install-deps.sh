@@ -16,3 +16,15 @@ apt-get install -y -qq --no-install-recommends \
   libmicrohttpd-dev curl \
   debhelper lintian \
   postfix miltertest swaks gnuplot-nox bogofilter >/dev/null
+# A real Sendmail for tests/integration/test_sendmail.py. Debian's Sendmail
+# packages conflict with Postfix (both provide mail-transport-agent), so the
+# two that matter are unpacked, not installed; their libraries (and m4, for
+# sendmail.cf) are installed, as they conflict with nothing.
+apt-get install -y -qq --no-install-recommends m4 libwrap0 liblockfile1 libldap-2.5-0 libdb5.3 libnsl2 \
+  libsasl2-2 libssl3 >/dev/null
+sm=/var/cache/tamis-tests/sendmail
+if [ ! -x "$sm/root/usr/libexec/sendmail/sendmail" ] || [ ! -d "$sm/root/usr/share/sendmail/cf" ]; then
+  rm -rf "$sm" && mkdir -p "$sm/root"
+  (cd "$sm" && apt-get download -qq -o APT::Sandbox::User=root sendmail-bin sendmail-cf &&
+    for deb in ./*.deb; do dpkg-deb -x "$deb" root; done)
+fi

@@ -213,7 +213,7 @@ class Lab:
             if "reload ok: generation" in new or "reload failed" in new:
                 return new
             if self.tamisd.poll() is not None:
-                raise AssertionError(f"tamisd exited on signal {sig}: " + log[-600:])
+                raise AssertionError(f"tamisd exited on signal {sig}: " + self.tamisd_log_text()[-600:])
             time.sleep(0.1)
         raise AssertionError(f"no reload log line within {timeout} s: " + self.tamisd_log_text()[-600:])
 
