@@ -419,6 +419,13 @@ def send_many(lab, messages, clients=8, rcpt="user@test.example"):
     return results
 
 
+# A malformed MIME message's body and headers (broken base64, unknown
+# charset, unterminated HTML, no closing boundary): the end-to-end tests
+# check it is delivered and scored, not lost.
+MALFORMED_BODY = ("--b1\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8*!!gd29y\r\n"
+                  "--b1\r\nContent-Type: text/html; charset=x-unknown\r\n\r\n<p>unterminated")
+MALFORMED_HEADERS = "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n"
+
 RESULTS = []
 
 

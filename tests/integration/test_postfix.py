@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tamis_postfix import RESULTS, Lab, check, header_values  # noqa: E402
+from tamis_postfix import MALFORMED_BODY, MALFORMED_HEADERS, RESULTS, Lab, check, header_values  # noqa: E402
 
 REPO = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -83,10 +83,7 @@ def t_reject(lab):
 
 def t_malformed(lab):
     n = len(lab.delivered())
-    body = ("--b1\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8*!!gd29y\r\n"
-            "--b1\r\nContent-Type: text/html; charset=x-unknown\r\n\r\n<p>unterminated")
-    code, reply = lab.send(msg("broken mime malformed-1", body=body,
-                               extra="MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n"))
+    code, reply = lab.send(msg("broken mime malformed-1", body=MALFORMED_BODY, extra=MALFORMED_HEADERS))
     assert code == 250, (code, reply)
     raw = find(lab.wait_delivered(n + 1), "malformed-1")
     assert raw, "malformed message lost"

@@ -30,7 +30,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tamis_postfix import RESULTS, Lab, check, free_port, header_values  # noqa: E402
+from tamis_postfix import MALFORMED_BODY, MALFORMED_HEADERS, RESULTS, Lab, check, free_port, header_values  # noqa: E402
 
 REPO = os.path.abspath(sys.argv[1])
 TAMIS = sys.argv[2]
@@ -255,10 +255,7 @@ def t_reject(lab):
 
 
 def t_malformed(lab):
-    body = ("--b1\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8*!!gd29y\r\n"
-            "--b1\r\nContent-Type: text/html; charset=x-unknown\r\n\r\n<p>unterminated")
-    code, reply, qid = lab.send(msg("broken mime", body=body,
-                                    extra="MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n"))
+    code, reply, qid = lab.send(msg("broken mime", body=MALFORMED_BODY, extra=MALFORMED_HEADERS))
     assert code == 250, (code, reply)
     assert header_values(lab.queued(qid), "X-Spam-Status"), "malformed message not scored"
 
