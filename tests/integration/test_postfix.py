@@ -141,6 +141,37 @@ def t_reload_keeps_old_rules_on_error(lab):
     assert code == 250, (code, reply)
 
 
+def t_quarantine(lab):
+    import json
+    import subprocess
+    conf_d = os.path.join(lab.tamis_dir, "conf.d")
+    os.makedirs(conf_d, exist_ok=True)
+    layer = os.path.join(conf_d, "60-quarantine.yaml")
+    with open(layer, "w") as f:
+        f.write("reject_action: quarantine\n")
+    try:
+        log = lab.reload_and_wait()
+        assert "reload ok: generation" in log, log[-600:]
+        n = len(lab.delivered())
+        code, reply = lab.send(msg("held tamis-test-reject"))
+        assert code == 250, (code, reply)
+        # Postfix puts the message on its hold queue and does not deliver it
+        end = time.time() + 20
+        held = []
+        while not held and time.time() < end:
+            out = subprocess.run(["postqueue", "-c", lab.conf, "-j"], capture_output=True, text=True, check=True).stdout
+            held = [m for m in map(json.loads, out.splitlines()) if m["queue_name"] == "hold"]
+            time.sleep(0.2)
+        assert len(held) == 1, out
+        time.sleep(1.5)
+        assert len(lab.delivered()) == n and find(lab.delivered(), "held tamis-test-reject") is None
+        subprocess.run(["postsuper", "-c", lab.conf, "-d", held[0]["queue_id"], "hold"], check=True,
+                       stderr=subprocess.DEVNULL)
+    finally:
+        os.remove(layer)
+        assert "reload ok: generation" in lab.reload_and_wait()
+
+
 def t_log_line(lab):
     log = lab.tamisd_log_text()
     lines = [l for l in log.splitlines() if "action=" in l]
@@ -158,6 +189,7 @@ def main():
         check("a malformed MIME message is delivered, not lost", t_malformed, lab)
         check("two messages on one connection are judged apart", t_two_messages_one_connection, lab)
         check("an invalid rule file on SIGUSR1 keeps the old rules; a valid one applies; SIGHUP reloads too", t_reload_keeps_old_rules_on_error, lab)
+        check("with reject_action: quarantine, the message goes to Postfix's hold queue", t_quarantine, lab)
         check("with tamisd stopped, Postfix follows milter_default_action", t_milter_down, lab)
         check("one log line per message with queue id, client, sender, rcpts, size, action, score", t_log_line, lab)
     failed = sum(1 for _, e in RESULTS if e)
