@@ -57,7 +57,7 @@ def free_port():
 
 class Lab:
     def __init__(self, repo, milter=True, tamis_yaml=None, rules_d=None, default_action="tempfail",
-                 tamisd=None, keep=False, socket="unix", milter_socket=None):
+                 tamisd=None, keep=False, socket="unix", milter_socket=None, ipv6=False):
         self.repo = os.path.abspath(repo)
         self.milter = milter
         self.tamis_yaml = tamis_yaml
@@ -70,6 +70,9 @@ class Lab:
         # An already running milter (e.g. the installed package's): Postfix
         # points at it and the lab starts no tamisd of its own.
         self.milter_socket = milter_socket
+        # Postfix with IPv6 too (inet_protocols = all: needs ::1), so that
+        # XCLIENT accepts an IPv6 client address; smtpd listens on 127.0.0.1.
+        self.ipv6 = ipv6
 
     # ---- setup ----
     def __enter__(self):
@@ -106,7 +109,7 @@ class Lab:
             "setgid_group": "postdrop",
             "multi_instance_enable": "no",
             "inet_interfaces": "loopback-only",
-            "inet_protocols": "ipv4",
+            "inet_protocols": "all" if self.ipv6 else "ipv4",
             "myhostname": "lab.tamis.test",
             "mydestination": "",
             "mynetworks": "127.0.0.0/8",

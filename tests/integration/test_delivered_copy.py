@@ -12,8 +12,8 @@ X-Spam-Status on top, and LF line ends. Mailboxes like that are what
 skew between training and serving (features/hops.hpp).
 
 The client is set with Postfix's XCLIENT (allowed from loopback in this
-lab only): one with a public address and a reverse name, and one without a
-name and with an address literal as HELO. Thresholds are raised so every
+lab only): one with a public address and a reverse name, one without a
+name and with an address literal as HELO, and one at an IPv6 address. Thresholds are raised so every
 message is delivered as sent (no subject tag, no reject).
 
 Run as root: tests/integration/test_delivered_copy.py REPO TAMIS
@@ -22,6 +22,7 @@ import glob
 import os
 import re
 import smtplib
+import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,11 @@ CONFIG = "thresholds:\n  tag: 100\n  reject: 200\n"
 CLIENTS = {
     "named": "NAME=mail.sender.example ADDR=198.51.100.7 HELO=mail.sender.example",
     "no reverse name": "NAME=[UNAVAILABLE] ADDR=203.0.113.8 HELO=[203.0.113.8]",
+    "at an IPv6 address": "NAME=mail6.sender.example ADDR=IPV6:2001:db8::7 HELO=mail6.sender.example",
 }
+# What Postfix's Received header says of each client
+RECEIVED_FROM = {"named": "mail.sender.example [198.51.100.7]", "no reverse name": "unknown [203.0.113.8]",
+                 "at an IPv6 address": "mail6.sender.example [IPv6:2001:db8::7]"}
 
 
 def fixtures():
@@ -90,8 +95,7 @@ def t_same_score(lab, client):
     for raw in delivered:
         received = header_values(raw, "Received")
         assert received and "lab.tamis.test" in received[0], received[:1]
-        want = "unknown" if client == "no reverse name" else "mail.sender.example"
-        assert want in received[0], received[0]
+        assert RECEIVED_FROM[client] in received[0], received[0]
         assert b"\r\n" not in raw, "the Maildir copy has CRLF line ends"
     # tamisd writes the score rounded to 0.01: the same score is within 0.005
     differ = [(header_values(raw, "Subject"), session_score(raw), e)
@@ -100,8 +104,21 @@ def t_same_score(lab, client):
     assert not differ, differ
 
 
+def have_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def main():
-    with Lab(REPO, tamis_yaml=CONFIG) as lab:
+    ipv6 = have_ipv6_loopback()
+    if not ipv6:
+        print("note: no ::1 on this machine, so no IPv6 client")
+        del CLIENTS["at an IPv6 address"]
+    with Lab(REPO, tamis_yaml=CONFIG, ipv6=ipv6) as lab:
         for client in CLIENTS:
             check(f"a client {client}: each fixture's delivered copy scans as tamisd scored it in the session",
                   t_same_score, lab, client)
