@@ -12,9 +12,16 @@ the foreground, and sends real SMTP with smtplib. Sendmail only queues
 queued message's qf (headers) and df (body) files.
 
 Sendmail refuses to start while the host's own name is unqualified, and
-looks for it in DNS; the test runs it in a UTS namespace of its own
-(unshare -u) named relay.test.example, so nothing of the host changes
-(without namespaces, on a host whose name is qualified, it runs as it is).
+looks for it in DNS. So the test runs itself in namespaces of its own
+(unshare -n -u -m): a host name relay.test.example, a network with only a
+loopback interface, on which the client sends from a public address
+(198.51.100.7), and a private /etc/hosts that gives that address its
+reverse name. Sendmail has no XCLIENT; this is how tamisd sees a client at
+a public address, and the hop it adds from the envelope is checked against
+the Received header Sendmail writes. Nothing of the host changes. Where
+namespaces are not permitted the client is 127.0.0.1 and Sendmail gets a
+UTS namespace alone, or, if even that fails, runs under the host's name if
+it is qualified.
 
 Run as root: tests/integration/test_sendmail.py REPO TAMIS  (TAMISD in the environment)
 """
@@ -37,6 +44,9 @@ TAMIS = sys.argv[2]
 TAMISD = os.environ.get("TAMISD") or os.path.join(REPO, "build", "milter", "tamisd")
 SENDMAIL_ROOT = os.environ.get("TAMIS_SENDMAIL_ROOT", "/var/cache/tamis-tests/sendmail/root")
 HOSTNAME = "relay.test.example"
+PUBLIC_CLIENT = ("198.51.100.7", "client.example.org")  # inside the test's network namespace only
+IN_NAMESPACES = os.environ.get("TAMIS_SENDMAIL_NS") == "1"
+CLIENT_ADDR = PUBLIC_CLIENT[0] if IN_NAMESPACES else "127.0.0.1"
 
 # The shipped model scores every message; the two test rules put a message
 # far into the tag band or past the reject threshold whatever the model says.
@@ -114,7 +124,9 @@ class SendmailLab:
             subprocess.run(["m4"], input=mc, text=True, stdout=f, check=True)
         self.sendmail_log = open(os.path.join(self.dir, "sendmail.log"), "a")
         cmd = f"exec {self.sendmail} -C {self.dir}/sendmail.cf -bD -d0.1"
-        if subprocess.run(["unshare", "-u", "true"], stderr=subprocess.DEVNULL).returncode == 0:
+        if IN_NAMESPACES:
+            argv = ["sh", "-c", cmd]  # already named HOSTNAME
+        elif subprocess.run(["unshare", "-u", "true"], stderr=subprocess.DEVNULL).returncode == 0:
             argv = ["unshare", "-u", "sh", "-c", f"hostname {HOSTNAME} && {cmd}"]
         elif "." in socket.gethostname():
             argv = ["sh", "-c", cmd]  # no namespaces here, but the host's name is qualified
@@ -145,7 +157,8 @@ class SendmailLab:
 
     def send(self, raw, sender="alice@example.org"):
         """Sends one message; returns (code, reply text, queue id or None)."""
-        with smtplib.SMTP("127.0.0.1", self.smtp_port, local_hostname="client.example.org", timeout=60) as s:
+        with smtplib.SMTP("127.0.0.1", self.smtp_port, local_hostname=PUBLIC_CLIENT[1], timeout=60,
+                          source_address=(CLIENT_ADDR, 0)) as s:
             s.ehlo()
             for step in (lambda: s.mail(sender), lambda: s.rcpt("user@" + HOSTNAME),
                          lambda: s.data(raw if isinstance(raw, bytes) else raw.encode())):
@@ -226,8 +239,11 @@ def t_ham(lab):
     # message, as Postfix does: tamisd got no more bytes than the client sent
     # (folded lines arrive with LF, so a byte or two fewer), and the stored
     # copy, with that header on top, scores as tamisd scored it
+    assert f" client={CLIENT_ADDR} " in line[0], line[0]
     received = header_values(stored, "Received")
     assert received and f"by {HOSTNAME}" in received[0], received
+    if IN_NAMESPACES:  # the relay's hop: from a public address with a reverse name
+        assert f"({PUBLIC_CLIENT[1]} [{PUBLIC_CLIENT[0]}])" in received[0], received[0]
     assert len(received[0]) > 100
     size = int(line[0].split(" size=")[1].split()[0])
     assert len(raw) - 10 <= size <= len(raw), (size, len(raw))
@@ -286,9 +302,33 @@ def t_milter_down(lab):
     assert code == 451, (code, reply)  # F=T: Sendmail tempfails while its filter is unavailable
 
 
+def enter_namespaces():
+    """Runs this script again in namespaces of its own (see the docstring), or
+    returns if they are not permitted here."""
+    if subprocess.run(["unshare", "-n", "-u", "-m", "true"], stderr=subprocess.DEVNULL).returncode != 0:
+        print("note: no namespaces here: the client is 127.0.0.1", flush=True)
+        return
+    os.execvpe("unshare", ["unshare", "-n", "-u", "-m", sys.executable, os.path.abspath(__file__), *sys.argv[1:]],
+               dict(os.environ, TAMIS_SENDMAIL_NS="1"))
+
+
+def set_up_namespaces():
+    hosts = tempfile.NamedTemporaryFile("w", prefix="tamis-hosts-", delete=False)
+    hosts.write(f"127.0.0.1 localhost\n{PUBLIC_CLIENT[0]} {PUBLIC_CLIENT[1]}\n")
+    hosts.close()
+    for cmd in (["mount", "--bind", hosts.name, "/etc/hosts"], ["ip", "link", "set", "lo", "up"],
+                ["ip", "addr", "add", PUBLIC_CLIENT[0] + "/32", "dev", "lo"], ["hostname", HOSTNAME]):
+        subprocess.run(cmd, check=True)
+    os.unlink(hosts.name)  # the bind mount keeps it
+
+
 def main():
     if os.geteuid() != 0:
         raise SystemExit("run as root (Sendmail's daemon needs it)")
+    if IN_NAMESPACES:
+        set_up_namespaces()
+    else:
+        enter_namespaces()
     with SendmailLab() as lab:
         check("ham is queued with X-Spam-Status: No, forged verdicts removed, scored as its stored copy", t_ham, lab)
         check("a message in the tag band gets the spam headers and the subject prefix", t_tag, lab)
