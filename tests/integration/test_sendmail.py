@@ -113,17 +113,14 @@ class SendmailLab:
         self.tamisd = subprocess.Popen([TAMISD, "-c", os.path.join(self.dir, "tamis.yaml")], stdout=logf, stderr=logf,
                                        stdin=subprocess.DEVNULL)
         Lab.wait_port(self.milter_port, proc=self.tamisd, timeout=120)
-        # Sendmail: a copy of the binary (the package's is setgid smmsp), a
-        # sendmail.cf of our own, the host table as the only name service
-        self.sendmail = os.path.join(self.dir, "sendmail")
-        shutil.copy(binary, self.sendmail)
+        # Sendmail: a sendmail.cf of our own, the host table as the only name service
         with open(os.path.join(self.dir, "service.switch"), "w") as f:
             f.write("hosts files\naliases files\n")
         mc = SENDMAIL_MC.format(cf=cf, dir=self.dir, smtp_port=self.smtp_port, milter_port=self.milter_port)
         with open(os.path.join(self.dir, "sendmail.cf"), "w") as f:
             subprocess.run(["m4"], input=mc, text=True, stdout=f, check=True)
         self.sendmail_log = open(os.path.join(self.dir, "sendmail.log"), "a")
-        cmd = f"exec {self.sendmail} -C {self.dir}/sendmail.cf -bD -d0.1"
+        cmd = f"exec {binary} -C {self.dir}/sendmail.cf -bD -d0.1"
         if IN_NAMESPACES:
             argv = ["sh", "-c", cmd]  # already named HOSTNAME
         elif subprocess.run(["unshare", "-u", "true"], stderr=subprocess.DEVNULL).returncode == 0:
