@@ -432,6 +432,13 @@ MALFORMED_HEADERS = "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundar
 RESULTS = []
 
 
+def summary():
+    """Prints how many checks passed and failed; returns the exit code."""
+    failed = sum(1 for _, err in RESULTS if err)
+    print(f"{len(RESULTS) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 def check(name, fn, *args):
     """Runs one named check of a test script: prints PASS or FAIL with the
     traceback, and records it in RESULTS (for the script's summary and exit code)."""

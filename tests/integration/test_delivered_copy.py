@@ -28,7 +28,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tamis_postfix import RESULTS, Lab, check, header_values  # noqa: E402
+from tamis_postfix import Lab, check, header_values, summary  # noqa: E402
 
 REPO = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", ".."))
 TAMIS = sys.argv[2] if len(sys.argv) > 2 else os.path.join(REPO, "build", "src", "tamis")
@@ -122,9 +122,7 @@ def main():
         for client in CLIENTS:
             check(f"a client {client}: each fixture's delivered copy scans as tamisd scored it in the session",
                   t_same_score, lab, client)
-    failed = sum(1 for _, e in RESULTS if e)
-    print(f"{len(RESULTS) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tamis_postfix import MALFORMED_BODY, MALFORMED_HEADERS, RESULTS, Lab, check, header_values  # noqa: E402
+from tamis_postfix import MALFORMED_BODY, MALFORMED_HEADERS, Lab, check, header_values, summary  # noqa: E402
 
 REPO = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -192,9 +192,7 @@ def main():
         check("with reject_action: quarantine, the message goes to Postfix's hold queue", t_quarantine, lab)
         check("with tamisd stopped, Postfix follows milter_default_action", t_milter_down, lab)
         check("one log line per message with queue id, client, sender, rcpts, size, action, score", t_log_line, lab)
-    failed = sum(1 for _, e in RESULTS if e)
-    print(f"{len(RESULTS) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tamis_postfix import MALFORMED_BODY, MALFORMED_HEADERS, RESULTS, Lab, check, free_port, header_values  # noqa: E402
+from tamis_postfix import MALFORMED_BODY, MALFORMED_HEADERS, Lab, check, free_port, header_values, summary  # noqa: E402
 
 REPO = os.path.abspath(sys.argv[1])
 TAMIS = sys.argv[2]
@@ -333,9 +333,7 @@ def main():
         check("malformed MIME is queued and scored", t_malformed, lab)
         check("with reject_action: quarantine, Sendmail holds the message", t_quarantine, lab)
         check("with tamisd stopped, Sendmail follows the filter's F=T (tempfail)", t_milter_down, lab)
-    failed = [n for n, err in RESULTS if err]
-    print(f"{len(RESULTS) - len(failed)} passed, {len(failed)} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(summary())
 
 
 if __name__ == "__main__":
