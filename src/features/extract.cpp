@@ -402,8 +402,10 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
 
   // ---- header features ----
   // Hops and header counts from the relay's hop down (tokenizer 6 on, see
-  // hops.hpp); older models count every header, as they were trained.
-  const HopCounts hops = hops_from_relay ? count_hops(msg.headers, env) : count_every_hop(msg.headers);
+  // hops.hpp), Sendmail's hops without a reverse name read as such
+  // (tokenizer 7 on); older models count every header, as they were trained.
+  const HopCounts hops =
+      hops_from_relay ? count_hops(msg.headers, env, tokenizer == 0 || tokenizer >= 7) : count_every_hop(msg.headers);
   set(F::hdr_count, static_cast<double>(hops.headers));
   set(F::received_count, static_cast<double>(hops.hops));
   set(F::received_unknown_rdns, static_cast<double>(hops.unknown_rdns));

@@ -134,7 +134,10 @@ std::uint64_t token_hash(std::string_view prefix, std::string_view word);
 //    start at the relay's own hop (the envelope's, when scanning during the
 //    SMTP session), without the recipient's delivery hops and headers
 //    (hops.hpp)
-constexpr int kTokenizerVersion = 6;
+// 7: the same tokens and text statistics; a Received hop Sendmail wrote for a
+//    client without a reverse name, "from HELO ([addr]) by HOST (8.x/8.x)",
+//    counts in received_unknown_rdns as Postfix's "unknown" does
+constexpr int kTokenizerVersion = 7;
 // Model files trained with tokenizers from this one on still load, and are
 // fed the tokens, text statistics and hop counts their tokenizer made: a site's own model keeps its scores
 // across an upgrade until it is retrained.

@@ -18,10 +18,37 @@ struct Hop {
   std::string_view date;
 };
 
-Hop hop_of(std::string_view value) {
+// Sendmail's record of a client without a reverse name: "from HELO ([addr])"
+// where Postfix writes "from HELO (unknown [addr])". Exim writes the same shape
+// for a client whose reverse name is its HELO, so the hop must also carry
+// Sendmail's version comment after its "by" host: "(8.17.1.9/8.17.1.9)".
+// `lv`: the value in lower case, folding whitespace as it came (Sendmail folds
+// before "by" with a tab).
+bool sendmail_without_rdns(std::string lv) {
+  for (char& c : lv)
+    if (c == '\t' || c == '\r' || c == '\n') c = ' ';
+  std::string_view v = core::trim(lv);
+  if (!v.starts_with("from ")) return false;
+  const std::size_t open = v.find_first_not_of(' ', v.find(' ', 5));
+  if (open == std::string_view::npos || v.substr(open, 2) != "([") return false;
+  const std::size_t close = v.find("])", open);
+  if (close == std::string_view::npos || v.find_first_of(" (", open + 2) < close) return false;
+  const std::size_t by = v.find(" by ", close);
+  if (by == std::string_view::npos) return false;
+  std::string_view rest = core::trim(v.substr(by + 4));
+  rest = core::trim(rest.substr(std::min(rest.find(' '), rest.size())));  // past the by host
+  if (!rest.starts_with('(')) return false;
+  std::string_view version = rest.substr(1, rest.find('/') - 1);  // "8.17.1.9" of "(8.17.1.9/8.17.1.9/Debian-2)"
+  if (rest.find('/') > rest.find(')')) return false;
+  if (version.starts_with("switch-")) version.remove_prefix(7);  // Sendmail Switch: "(Switch-3.1.6/Switch-3.1.6)"
+  return !version.empty() && core::is_digit(version.front()) && version.find('.') != std::string_view::npos &&
+         version.find_first_not_of("0123456789.") == std::string_view::npos;
+}
+
+Hop hop_of(std::string_view value, bool sendmail_form) {
   std::string lv = core::lower(value.substr(0, kHopBytes));
   Hop h;
-  h.unknown_rdns = lv.find("unknown") != std::string::npos;
+  h.unknown_rdns = lv.find("unknown") != std::string::npos || (sendmail_form && sendmail_without_rdns(lv));
   h.ip_only = lv.find("from [") != std::string::npos;
   if (auto semi = value.rfind(';'); semi != std::string_view::npos) h.date = value.substr(semi + 1);
   return h;
@@ -67,7 +94,7 @@ bool no_rdns(const core::Envelope& env) {
   return env.client_host.empty() || env.client_host == "unknown" || env.client_host.front() == '[';
 }
 
-HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::Envelope& env) {
+HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::Envelope& env, bool sendmail_form) {
   HopCounts c;
   bool leading = true;  // still above the relay's hop
   if (env.has_envelope && !env.client_ip.empty()) {
@@ -91,7 +118,7 @@ HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::
     c.trace_bytes += f.bytes;
     if (leading && local_hop(f.value)) continue;
     leading = false;
-    Hop h = hop_of(f.value);
+    Hop h = hop_of(f.value, sendmail_form);
     ++c.headers;
     ++c.hops;
     c.unknown_rdns += h.unknown_rdns;
@@ -106,7 +133,7 @@ HopCounts count_every_hop(const std::vector<mime::HeaderField>& headers) {
   c.headers = headers.size();
   for (const auto& f : headers) {
     if (f.lname != "received") continue;
-    Hop h = hop_of(f.value);
+    Hop h = hop_of(f.value, false);
     if (c.hops++ == 0) c.first_date = h.date;
     c.unknown_rdns += h.unknown_rdns;
     c.ip_only += h.ip_only;

@@ -31,7 +31,7 @@ namespace tamis::features {
 
 struct HopCounts {
   std::size_t hops = 0;          // Received hops from the relay's down
-  std::size_t unknown_rdns = 0;  // of those, with "unknown" in them (no reverse DNS name)
+  std::size_t unknown_rdns = 0;  // of those, from a client without a reverse DNS name (below)
   std::size_t ip_only = 0;       // of those, "from [IP]" (an address literal as HELO)
   std::size_t headers = 0;       // header fields, without the skipped hops, delivery headers and verdicts
   std::size_t trace_bytes = 0;   // bytes of every Received header and of the uncounted ones
@@ -42,7 +42,12 @@ struct HopCounts {
   std::string_view first_date;
 };
 
-HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::Envelope& env);
+// A hop's client has no reverse name if the hop has "unknown" in it
+// (Postfix's "(unknown [addr])", qmail's "from unknown") or, with
+// `sendmail_form` (tokenizer 7 on), is Sendmail's "from HELO ([addr]) by
+// HOST (8.x/8.x)": during the session the envelope says it, whichever MTA
+// wrote the hop in the stored copy.
+HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::Envelope& env, bool sendmail_form = true);
 
 // As tokenizers before 6 counted, for their models: every header field and
 // every Received header, the first one's date, the whole message's size

@@ -16,7 +16,7 @@ looks for it in DNS. So the test runs itself in namespaces of its own
 (unshare -n -u -m): a host name relay.test.example, a network with only a
 loopback interface, on which the client sends from a public address
 (198.51.100.7), and a private /etc/hosts that gives that address its
-reverse name. Sendmail has no XCLIENT; this is how tamisd sees a client at
+reverse name (and none to a second one, 198.51.100.8). Sendmail has no XCLIENT; this is how tamisd sees a client at
 a public address, and the hop it adds from the envelope is checked against
 the Received header Sendmail writes. Nothing of the host changes. Where
 namespaces are not permitted the client is 127.0.0.1 and Sendmail gets a
@@ -45,6 +45,7 @@ TAMISD = os.environ.get("TAMISD") or os.path.join(REPO, "build", "milter", "tami
 SENDMAIL_ROOT = os.environ.get("TAMIS_SENDMAIL_ROOT", "/var/cache/tamis-tests/sendmail/root")
 HOSTNAME = "relay.test.example"
 PUBLIC_CLIENT = ("198.51.100.7", "client.example.org")  # inside the test's network namespace only
+NO_RDNS_CLIENT = "198.51.100.8"  # there too, without a reverse name (not in the private /etc/hosts)
 IN_NAMESPACES = os.environ.get("TAMIS_SENDMAIL_NS") == "1"
 CLIENT_ADDR = PUBLIC_CLIENT[0] if IN_NAMESPACES else "127.0.0.1"
 
@@ -152,10 +153,10 @@ class SendmailLab:
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def send(self, raw, sender="alice@example.org"):
-        """Sends one message; returns (code, reply text, queue id or None)."""
+    def send(self, raw, sender="alice@example.org", source=CLIENT_ADDR):
+        """Sends one message from address `source`; returns (code, reply text, queue id or None)."""
         with smtplib.SMTP("127.0.0.1", self.smtp_port, local_hostname=PUBLIC_CLIENT[1], timeout=60,
-                          source_address=(CLIENT_ADDR, 0)) as s:
+                          source_address=(source, 0)) as s:
             s.ehlo()
             for step in (lambda: s.mail(sender), lambda: s.rcpt("user@" + HOSTNAME),
                          lambda: s.data(raw if isinstance(raw, bytes) else raw.encode())):
@@ -220,8 +221,25 @@ def eval_score(lab, raw):
         return float(f.read().split("\t")[2])
 
 
+def log_line(lab, qid):
+    """tamisd's log line of the message Sendmail queued as `qid`."""
+    line = [ln for ln in lab.log().splitlines() if f"queue_id={qid} " in ln]
+    assert line, "Sendmail's queue id (macro i) is not in tamisd's log line"
+    return line[0]
+
+
+def assert_scored_as_stored(lab, stored):
+    """`tamis eval` of the stored copy gives the score tamisd wrote into it (to its 0.01)."""
+    st = header_values(stored, "X-Spam-Status")
+    assert abs(eval_score(lab, stored) - score_of(st[0])) <= 0.0051, (eval_score(lab, stored), st[0])
+
+
+def crlf(raw):
+    return raw.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+
+
 def t_ham(lab):
-    raw = fixture("ham-today/dev-list.eml").replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+    raw = crlf(fixture("ham-today/dev-list.eml"))
     head, body = raw.split(b"\r\n\r\n", 1)
     raw = head + b"\r\nX-Spam-Status: Yes, score=99 forged\r\nX-Spam-Flag: YES\r\n\r\n" + body
     code, reply, qid = lab.send(raw)
@@ -230,21 +248,34 @@ def t_ham(lab):
     st = header_values(stored, "X-Spam-Status")
     assert len(st) == 1 and st[0].startswith("No, score="), st
     assert header_values(stored, "X-Spam-Flag") == [], "forged X-Spam-Flag kept"
-    line = [ln for ln in lab.log().splitlines() if f"queue_id={qid} " in ln]
-    assert line, "Sendmail's queue id (macro i) is not in tamisd's log line"
+    line = log_line(lab, qid)
     # Sendmail adds its own Received header after the milter has seen the
     # message, as Postfix does: tamisd got no more bytes than the client sent
     # (folded lines arrive with LF, so a byte or two fewer), and the stored
     # copy, with that header on top, scores as tamisd scored it
-    assert f" client={CLIENT_ADDR} " in line[0], line[0]
+    assert f" client={CLIENT_ADDR} " in line, line
     received = header_values(stored, "Received")
     assert received and f"by {HOSTNAME}" in received[0], received
     if IN_NAMESPACES:  # the relay's hop: from a public address with a reverse name
         assert f"({PUBLIC_CLIENT[1]} [{PUBLIC_CLIENT[0]}])" in received[0], received[0]
     assert len(received[0]) > 100
-    size = int(line[0].split(" size=")[1].split()[0])
+    size = int(line.split(" size=")[1].split()[0])
     assert len(raw) - 10 <= size <= len(raw), (size, len(raw))
-    assert abs(eval_score(lab, stored) - score_of(st[0])) <= 0.0051, (eval_score(lab, stored), st[0])
+    assert_scored_as_stored(lab, stored)
+
+
+def t_no_rdns(lab):
+    # Sendmail writes a client without a reverse name as "from HELO ([ip])",
+    # where Postfix writes "unknown"; the stored copy must still count that
+    # hop as tamisd counted the envelope's
+    raw = crlf(fixture("ham-today/dev-list.eml"))
+    code, reply, qid = lab.send(raw, source=NO_RDNS_CLIENT)
+    assert code == 250, (code, reply)
+    stored = lab.queued(qid)
+    received = header_values(stored, "Received")
+    assert f"{PUBLIC_CLIENT[1]} ([{NO_RDNS_CLIENT}])" in received[0] and "unknown" not in received[0], received[0]
+    assert f" client={NO_RDNS_CLIENT} " in log_line(lab, qid)
+    assert_scored_as_stored(lab, stored)
 
 
 def t_tag(lab):
@@ -314,7 +345,8 @@ def set_up_namespaces():
     hosts.write(f"127.0.0.1 localhost\n{PUBLIC_CLIENT[0]} {PUBLIC_CLIENT[1]}\n")
     hosts.close()
     for cmd in (["mount", "--bind", hosts.name, "/etc/hosts"], ["ip", "link", "set", "lo", "up"],
-                ["ip", "addr", "add", PUBLIC_CLIENT[0] + "/32", "dev", "lo"], ["hostname", HOSTNAME]):
+                ["ip", "addr", "add", PUBLIC_CLIENT[0] + "/32", "dev", "lo"],
+                ["ip", "addr", "add", NO_RDNS_CLIENT + "/32", "dev", "lo"], ["hostname", HOSTNAME]):
         subprocess.run(cmd, check=True)
     os.unlink(hosts.name)  # the bind mount keeps it
 
@@ -328,6 +360,10 @@ def main():
         enter_namespaces()
     with SendmailLab() as lab:
         check("ham is queued with X-Spam-Status: No, forged verdicts removed, scored as its stored copy", t_ham, lab)
+        if IN_NAMESPACES:
+            check("a client without a reverse name: its stored copy scores as tamisd scored it", t_no_rdns, lab)
+        else:
+            print("note: no namespaces here: the client without a reverse name is not checked", flush=True)
         check("a message in the tag band gets the spam headers and the subject prefix", t_tag, lab)
         check("a message above the reject threshold gets 550 5.7.1 and is not queued", t_reject, lab)
         check("malformed MIME is queued and scored", t_malformed, lab)

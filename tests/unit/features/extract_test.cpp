@@ -410,6 +410,30 @@ TEST_CASE("features: hops are counted from the relay's, so a stored message and 
                        "Thu, 26 Nov 2026 10:00:02 +0000\r\n" + upstream + body);
   CHECK(bare_stored.vector[idx(F::received_unknown_rdns)] == 1);
   CHECK(bare_stored.vector[idx(F::received_ip_only)] == 2);
+  // Sendmail writes that client as "from HELO ([ip])", folding before "by"
+  // (tokenizer 7 on; a tokenizer-6 model is fed what it was trained on)
+  env.helo = "client.example.org";
+  const std::string sendmail_hop =
+      "Received: from client.example.org ([198.51.100.7])\r\n\tby relay.test.example (8.17.1.9/8.17.1.9/Debian-2) with "
+      "ESMTP id 5QAA0001; Thu, 26 Nov 2026 10:00:02 +0000\r\n";
+  auto sendmail_stored = X(sendmail_hop + upstream + body);
+  CHECK(sendmail_stored.vector[idx(F::received_unknown_rdns)] == 1);
+  CHECK(X(upstream + body, env).vector[idx(F::received_unknown_rdns)] == 1);
+  CHECK(features::extract(mime::parse(sendmail_hop + upstream + body, {}, core::Deadline::never()), {}, {},
+                          core::Deadline::never(), false, 6)
+            .vector[idx(F::received_unknown_rdns)] == 0);
+  // the same shape from Exim names a client whose reverse name is its HELO,
+  // and Sendmail's hop of a client with one carries the name
+  CHECK(X("Received: from mail.sender.example ([198.51.100.7]) by mx.example.org with esmtp (Exim 4.96) id 1a; Thu, 26 "
+          "Nov 2026 10:00:02 +0000\r\n" + upstream + body)
+            .vector[idx(F::received_unknown_rdns)] == 0);
+  CHECK(X("Received: from client.example.org (client.example.org [198.51.100.7]) by relay.test.example "
+          "(8.17.1.9/8.17.1.9/Debian-2) with ESMTP id 5QAA0002; Thu, 26 Nov 2026 10:00:02 +0000\r\n" + upstream + body)
+            .vector[idx(F::received_unknown_rdns)] == 0);
+  CHECK(X("Received: from [198.51.100.7] ([198.51.100.7]) by old.example.org (Switch-3.1.6/Switch-3.1.6) with ESMTP; "
+          "Thu, 26 Nov 2026 10:00:02 +0000\r\n" + upstream + body)
+            .vector[idx(F::received_unknown_rdns)] == 1);
+  env.client_host = "unknown";
   // mail from a loopback or private client (a local submission, a content
   // filter's re-injection, the tests' Postfix) has no hop of its own, and the
   // local hops of the message below it are skipped as in a stored copy
