@@ -16,9 +16,10 @@ looks for it in DNS. So the test runs itself in namespaces of its own
 (unshare -n -u -m): a host name relay.test.example, a network with only a
 loopback interface, on which the client sends from a public address
 (198.51.100.7), and a private /etc/hosts that gives that address its
-reverse name (and none to a second one, 198.51.100.8). Sendmail has no XCLIENT; this is how tamisd sees a client at
-a public address, and the hop it adds from the envelope is checked against
-the Received header Sendmail writes. Nothing of the host changes. Where
+reverse name (and none to a second one, 198.51.100.8). Sendmail has no
+XCLIENT; this is how tamisd sees a client at a public address, and the hop
+it adds from the envelope is checked against the Received header Sendmail
+writes. Nothing of the host changes. Where
 namespaces are not permitted the client is 127.0.0.1 and Sendmail gets a
 UTS namespace alone, or, if even that fails, runs under the host's name if
 it is qualified.

@@ -411,8 +411,10 @@ TEST_CASE("features: hops are counted from the relay's, so a stored message and 
   CHECK(bare_stored.vector[idx(F::received_unknown_rdns)] == 1);
   CHECK(bare_stored.vector[idx(F::received_ip_only)] == 2);
   // Sendmail writes that client as "from HELO ([ip])", folding before "by"
-  // (tokenizer 7 on; a tokenizer-6 model is fed what it was trained on)
+  // (tokenizer 7 on; a tokenizer-6 model is fed what it was trained on), and
+  // passes the milter the client's name as the address in brackets
   env.helo = "client.example.org";
+  env.client_host = "[198.51.100.7]";
   const std::string sendmail_hop =
       "Received: from client.example.org ([198.51.100.7])\r\n\tby relay.test.example (8.17.1.9/8.17.1.9/Debian-2) with "
       "ESMTP id 5QAA0001; Thu, 26 Nov 2026 10:00:02 +0000\r\n";
