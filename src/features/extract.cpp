@@ -737,18 +737,32 @@ Extracted extract(const mime::ParsedMessage& msg, const core::Envelope& env, con
     std::size_t nr = std::min(env.rcpt_to.size(), lim.max_recipients);
     for (std::size_t i = 0; i < nr; ++i) fl.add("env_rcpt", lower(env.rcpt_to[i]));
     if (!env.auth_user.empty()) fl.add("env_auth_user", env.auth_user);
-    std::string helo = lower(env.helo);
-    bool helo_ip = !helo.empty() && (helo.front() == '[' || std::all_of(helo.begin(), helo.end(), [](char c) { return core::is_digit(c) || c == '.'; }));
     set(F::env_rcpt_count, static_cast<double>(env.rcpt_to.size()));
+  } else {
+    v[idx(F::env_rcpt_count)] = NAN;
+  }
+  // The client's HELO and reverse name: from the relay's hop (tokenizer 8
+  // on: the envelope's during the session, else the relay's Received
+  // header, so a stored copy has them too), before that from the envelope.
+  auto set_client = [&](const std::string& helo, const std::string& host, bool no_name) {
+    bool helo_ip = !helo.empty() && (helo.front() == '[' || std::all_of(helo.begin(), helo.end(), [](char c) { return core::is_digit(c) || c == '.'; }));
     set(F::env_helo_ip, helo_ip);
     set(F::env_helo_nodot, !helo.empty() && helo.find('.') == std::string::npos);
-    set(F::env_no_rdns, !env.client_ip.empty() && no_rdns(env));
-    std::string hd = registrable_domain(helo), cd = registrable_domain(lower(env.client_host));
-    set(F::env_helo_mismatch, !helo_ip && !hd.empty() && !cd.empty() && env.client_host != "unknown" && hd != cd);
-  } else {
-    for (F f : {F::env_rcpt_count, F::env_helo_ip, F::env_helo_nodot, F::env_no_rdns, F::env_helo_mismatch})
-      v[idx(f)] = NAN;
+    set(F::env_no_rdns, no_name);
+    std::string hd = registrable_domain(helo), cd = registrable_domain(host);
+    set(F::env_helo_mismatch, !helo_ip && !no_name && !hd.empty() && !cd.empty() && hd != cd);
+  };
+  if (tokenizer == 0 || tokenizer >= 8) {
+    if (hops.relay.known) set_client(hops.relay.helo, hops.relay.host, hops.relay.host.empty());
+  } else if (env.has_envelope) {
+    const std::string helo = lower(env.helo), host = lower(env.client_host);
+    set_client(helo, host, !env.client_ip.empty() && no_rdns(env));
+    // as those tokenizers read it: Sendmail's "[addr]" for no name was a name
+    const std::string hd = registrable_domain(helo), cd = registrable_domain(host);
+    set(F::env_helo_mismatch, v[idx(F::env_helo_ip)] == 0 && !hd.empty() && !cd.empty() && host != "unknown" && hd != cd);
   }
+  if (!(tokenizer == 0 || tokenizer >= 8 ? hops.relay.known : env.has_envelope))
+    for (F f : {F::env_helo_ip, F::env_helo_nodot, F::env_no_rdns, F::env_helo_mismatch}) v[idx(f)] = NAN;
 
   // ---- text tokens for the model's token statistics ----
   auto& tok = ex.tokens;

@@ -137,7 +137,11 @@ std::uint64_t token_hash(std::string_view prefix, std::string_view word);
 // 7: the same tokens and text statistics; a Received hop Sendmail wrote for a
 //    client without a reverse name, "from HELO ([addr]) by HOST (8.x/8.x)",
 //    counts in received_unknown_rdns as Postfix's "unknown" does
-constexpr int kTokenizerVersion = 7;
+// 8: the same tokens and text statistics; the client's HELO and reverse name
+//    (env_helo_ip, env_helo_nodot, env_no_rdns, env_helo_mismatch) are read
+//    from the relay's hop: the envelope during the session, the relay's
+//    Received header in a stored copy (hops.hpp)
+constexpr int kTokenizerVersion = 8;
 // Model files trained with tokenizers from this one on still load, and are
 // fed the tokens, text statistics and hop counts their tokenizer made: a site's own model keeps its scores
 // across an upgrade until it is retrained.

@@ -94,6 +94,53 @@ bool no_rdns(const core::Envelope& env) {
   return env.client_host.empty() || env.client_host == "unknown" || env.client_host.front() == '[';
 }
 
+RelayHop relay_of(std::string_view received) {
+  std::string lv = core::lower(received.substr(0, kHopBytes));
+  for (char& c : lv)
+    if (c == '\t' || c == '\r' || c == '\n') c = ' ';
+  std::string_view v = core::trim(lv);
+  RelayHop r;
+  if (!v.starts_with("from ")) return r;
+  v.remove_prefix(5);
+  v = core::trim(v);
+  const std::string_view first = v.substr(0, std::min(v.find_first_of(" ("), v.size()));
+  std::string_view rest = core::trim(v.substr(first.size()));
+  if (first.empty() || !rest.starts_with('(')) return r;
+  const std::string_view comment = rest.substr(1, rest.find(')') - 1);
+  auto word_after = [](std::string_view s, std::string_view key) {
+    s = s.substr(s.find(key) + key.size());
+    return s.substr(0, std::min(s.find_first_of(" )"), s.size()));
+  };
+  auto strip_dot = [](std::string_view s) { return s.ends_with('.') ? s.substr(0, s.size() - 1) : s; };
+  const bool literal = first.starts_with('[');
+  if (comment.find("helo=") != std::string_view::npos) {  // Exim, HELO other than the name
+    r.helo = word_after(comment, "helo=");
+    r.host = literal ? "" : strip_dot(first);
+  } else if (comment.starts_with("helo ")) {  // qmail
+    r.helo = word_after(comment, "helo ");
+    r.host = first == "unknown" ? "" : strip_dot(first);
+  } else if (const std::size_t bracket = comment.find('['); bracket != std::string_view::npos) {
+    const std::string_view name = core::trim(comment.substr(0, bracket));
+    r.helo = first;
+    if (!name.empty()) {
+      r.host = name == "unknown" ? "" : strip_dot(name);  // Postfix, Sendmail, Gmail, Exim with port logging
+    } else if (v.find("(exim") != std::string_view::npos) {
+      r.host = literal ? "" : strip_dot(first);  // Exim: the verified name, HELO the same
+    } else if (v.find("microsoft smtp") != std::string_view::npos) {
+      return r;  // Exchange writes "from HELO ([addr])" whether or not there is a name
+    } else {
+      r.host = "";  // Sendmail, Gmail: no reverse name
+    }
+  } else if (!comment.empty() && comment.find_first_not_of("0123456789.") == std::string_view::npos) {
+    r.helo = first;  // qmail, HELO the same as the name
+    r.host = first == "unknown" ? "" : strip_dot(first);
+  } else {
+    return r;
+  }
+  r.known = !r.helo.empty();
+  return r;
+}
+
 HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::Envelope& env, bool sendmail_form) {
   HopCounts c;
   bool leading = true;  // still above the relay's hop
@@ -104,6 +151,7 @@ HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::
       c.unknown_rdns = no_rdns(env);
       c.ip_only = env.helo.starts_with('[');
       c.relay_time = env.received_time;
+      c.relay = {true, core::lower(env.helo), c.unknown_rdns ? std::string() : core::lower(env.client_host)};
     }
   }
   for (const auto& f : headers) {
@@ -119,6 +167,7 @@ HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::
     if (leading && local_hop(f.value)) continue;
     leading = false;
     Hop h = hop_of(f.value, sendmail_form);
+    if (c.hops == 0) c.relay = relay_of(f.value);
     ++c.headers;
     ++c.hops;
     c.unknown_rdns += h.unknown_rdns;

@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -28,6 +29,15 @@
 #include "mime/message.hpp"
 
 namespace tamis::features {
+
+// The relay's hop: the client that handed the message to the relay (the
+// MTA tamisd serves), as the envelope says during the session or as the
+// relay's Received header says in a stored copy.
+struct RelayHop {
+  bool known = false;  // false: no hop, or a Received header of a form not read
+  std::string helo;    // lower case, as the client gave it ("[192.0.2.1]" for an address literal)
+  std::string host;    // its reverse name, lower case; "" if it has none
+};
 
 struct HopCounts {
   std::size_t hops = 0;          // Received hops from the relay's down
@@ -40,7 +50,14 @@ struct HopCounts {
   // Received header ("" and 0: no counted hop has a date).
   std::int64_t relay_time = 0;
   std::string_view first_date;
+  RelayHop relay;  // the first counted hop's client
 };
+
+// A Received header's client, read from the forms of Postfix and Sendmail
+// ("from HELO (NAME [addr])", "(unknown [addr])", "([addr])"), Exim ("from
+// NAME ([addr] helo=HELO)", "from [addr] (helo=HELO)") and qmail ("from NAME
+// (HELO HELO) (addr)"); not known for other forms.
+RelayHop relay_of(std::string_view received);
 
 // A hop's client has no reverse name if the hop has "unknown" in it
 // (Postfix's "(unknown [addr])", qmail's "from unknown") or, with

@@ -465,7 +465,8 @@ const std::vector<features::F>& spam_sign_features() {
       F::url_punycode, F::url_encoded_host, F::url_odd_port, F::att_exec, F::att_double_ext, F::att_archive_exec,
       F::att_macro, F::att_type_mismatch, F::an_missing_boundary, F::an_unterminated, F::an_bad_base64, F::an_bad_qp,
       F::an_8bit, F::an_charset, F::an_encoded_word, F::an_bad_header, F::an_invalid_utf8_header, F::an_nul,
-      F::anomaly_count, F::hidden_text_ratio, F::html_img_no_text, F::html_forms, F::html_iframes};
+      F::anomaly_count, F::hidden_text_ratio, F::html_img_no_text, F::html_forms, F::html_iframes, F::env_helo_ip,
+      F::env_helo_nodot, F::env_no_rdns, F::env_helo_mismatch};
   return f;
 }
 

@@ -162,6 +162,98 @@ TEST_CASE("features: envelope features are missing without an envelope and set w
   CHECK(has_value(e, "env_rcpt", "b@example.org"));
 }
 
+TEST_CASE("features: the client's HELO and reverse name are read from the relay's Received header as MTAs write it",
+          "[features]") {
+  auto relay = [](std::string_view v) {
+    auto r = features::relay_of(v);
+    return r.known ? r.helo + "|" + r.host : std::string("?");
+  };
+  // Postfix, Sendmail, Gmail
+  CHECK(relay("from Mail.Sender.example (mail.sender.example. [198.51.100.7]) by mx.example.org (Postfix) with ESMTPS id 1A") ==
+        "mail.sender.example|mail.sender.example");
+  CHECK(relay("from laptop (unknown [198.51.100.7])\tby mx.example.org (Postfix) with ESMTP id 1A") == "laptop|");
+  CHECK(relay("from [198.51.100.7] (unknown [IPv6:2001:db8::7]) by mx.example.org (Postfix)") == "[198.51.100.7]|");
+  CHECK(relay("from client.example.org ([198.51.100.8])\r\n\tby relay.test.example (8.17.1.9/8.17.1.9/Debian-2)") ==
+        "client.example.org|");
+  CHECK(relay("from helo.example (rdns.example [198.51.100.7] (may be forged)) by relay.test.example (8.17.1.9/8.17.1.9)") ==
+        "helo.example|rdns.example");
+  CHECK(relay("from etwxryqog ([201.144.130.21]) by mx.google.com with ESMTP id 5si13531352qwg.0") == "etwxryqog|");
+  // Exim: the verified name first, HELO only when it differs
+  CHECK(relay("from mail.sender.example ([198.51.100.7]) by mx.example.org with esmtp (Exim 4.96) id 1a") ==
+        "mail.sender.example|mail.sender.example");
+  CHECK(relay("from mail.sender.example ([198.51.100.7] helo=other.example) by mx.example.org with esmtp (Exim 4.96)") ==
+        "other.example|mail.sender.example");
+  CHECK(relay("from [198.51.100.7] (helo=laptop) by mx.example.org with esmtp (Exim 4.96)") == "laptop|");
+  // qmail
+  CHECK(relay("from unknown (HELO mail.sender.example) (198.51.100.7) by mx.example.org with SMTP") == "mail.sender.example|");
+  CHECK(relay("from mail.sender.example (198.51.100.7) by mx.example.org with SMTP") ==
+        "mail.sender.example|mail.sender.example");
+  // forms that do not say: Exchange's, none at all
+  CHECK(relay("from mail.sender.example ([198.51.100.7]) by exch.example.org with Microsoft SMTPSVC(6.0.3790.4675)") == "?");
+  CHECK(relay("from mail.sender.example by mx.example.org with SMTP") == "?");
+  CHECK(relay("(qmail 1234 invoked by uid 500)") == "?");
+}
+
+TEST_CASE("features: the client's HELO and reverse name are the same in the session and in the stored copy (tokenizer 8)",
+          "[features]") {
+  const std::string body =
+      "From: Alice <alice@sender.example>\r\nTo: bob@example.org\r\nSubject: lunch\r\n"
+      "Date: Thu, 26 Nov 2026 10:00:00 +0000\r\nMessage-ID: <t1@sender.example>\r\n\r\nSee you at noon.\r\n";
+  struct Client {
+    const char* helo;
+    const char* host;      // as the MTA passes it to the milter
+    const char* received;  // the relay's Received header the MTA writes
+  };
+  const Client clients[] = {
+      {"mail.sender.example", "mail.sender.example",
+       "from mail.sender.example (mail.sender.example [198.51.100.7]) by mx.example.org (Postfix) with ESMTP id 1A"},
+      {"PC-07", "unknown", "from PC-07 (unknown [198.51.100.7]) by mx.example.org (Postfix) with ESMTP id 1A"},
+      {"[198.51.100.7]", "unknown", "from [198.51.100.7] (unknown [198.51.100.7]) by mx.example.org (Postfix) id 1A"},
+      {"bank.example", "dsl-7.isp.example",
+       "from bank.example (dsl-7.isp.example [198.51.100.7]) by mx.example.org (Postfix) with ESMTP id 1A"},
+      {"client.example.org", "[198.51.100.7]",
+       "from client.example.org ([198.51.100.7])\r\n\tby relay.test.example (8.17.1.9/8.17.1.9/Debian-2) with ESMTP id 5Q"},
+  };
+  const F client_features[] = {F::env_helo_ip, F::env_helo_nodot, F::env_no_rdns, F::env_helo_mismatch};
+  std::vector<std::vector<float>> seen;
+  for (const auto& c : clients) {
+    core::Envelope env;
+    env.has_envelope = true;
+    env.client_ip = "198.51.100.7";
+    env.client_host = c.host;
+    env.helo = c.helo;
+    auto session = X(body, env);
+    auto stored = X("Received: " + std::string(c.received) + "; Thu, 26 Nov 2026 10:00:02 +0000\r\n" + body);
+    std::vector<float> values;
+    for (F f : client_features) {
+      INFO(c.received << ": " << features::schema().names[idx(f)]);
+      CHECK(session.vector[idx(f)] == stored.vector[idx(f)]);
+      values.push_back(stored.vector[idx(f)]);
+    }
+    seen.push_back(values);
+  }
+  // and they say what they should: PC-07 has no dot and no name, a literal is
+  // a literal, a HELO of another domain than the name is a mismatch
+  CHECK(seen[0] == std::vector<float>{0, 0, 0, 0});
+  CHECK(seen[1] == std::vector<float>{0, 1, 1, 0});
+  CHECK(seen[2] == std::vector<float>{1, 0, 1, 0});
+  CHECK(seen[3] == std::vector<float>{0, 0, 0, 1});
+  CHECK(seen[4] == std::vector<float>{0, 0, 1, 0});
+  // a stored copy whose relay's hop is of a form not read, or a message
+  // without one, leaves them missing; so do the models of older tokenizers
+  auto exchange = X("Received: from pc ([198.51.100.7]) by exch.example.org with Microsoft SMTPSVC(6.0.3790.4675); Thu, "
+                    "26 Nov 2026 10:00:02 +0000\r\n" + body);
+  auto none = X(body);
+  auto old = features::extract(mime::parse("Received: " + std::string(clients[1].received) + "\r\n" + body, {},
+                                           core::Deadline::never()),
+                               {}, {}, core::Deadline::never(), false, 7);
+  for (F f : client_features) {
+    CHECK(std::isnan(exchange.vector[idx(f)]));
+    CHECK(std::isnan(none.vector[idx(f)]));
+    CHECK(std::isnan(old.vector[idx(f)]));
+  }
+}
+
 TEST_CASE("limits: URLs beyond max_urls are not examined and the cap is flagged", "[limits]") {
   std::string body;
   for (int i = 0; i < 2000; ++i) body += "http://h" + std::to_string(i) + ".example.com/ ";
