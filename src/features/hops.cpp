@@ -151,7 +151,10 @@ HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::
       c.unknown_rdns = no_rdns(env);
       c.ip_only = env.helo.starts_with('[');
       c.relay_time = env.received_time;
-      c.relay = {true, core::lower(env.helo), c.unknown_rdns ? std::string() : core::lower(env.client_host)};
+      // A client that never said HELO: Postfix writes its name in the HELO
+      // place of the Received header, "unknown" when it has none
+      const std::string name = c.unknown_rdns ? std::string() : core::lower(env.client_host);
+      c.relay = {true, env.helo.empty() ? (c.unknown_rdns ? std::string("unknown") : name) : core::lower(env.helo), name};
     }
   }
   for (const auto& f : headers) {

@@ -213,6 +213,10 @@ TEST_CASE("features: the client's HELO and reverse name are the same in the sess
        "from bank.example (dsl-7.isp.example [198.51.100.7]) by mx.example.org (Postfix) with ESMTP id 1A"},
       {"client.example.org", "[198.51.100.7]",
        "from client.example.org ([198.51.100.7])\r\n\tby relay.test.example (8.17.1.9/8.17.1.9/Debian-2) with ESMTP id 5Q"},
+      // no HELO at all: Postfix writes the client's name in its place
+      {"", "unknown", "from unknown (unknown [198.51.100.7]) by mx.example.org (Postfix) with SMTP id 1A"},
+      {"", "mail.sender.example",
+       "from mail.sender.example (mail.sender.example [198.51.100.7]) by mx.example.org (Postfix) with SMTP id 1A"},
   };
   const F client_features[] = {F::env_helo_ip, F::env_helo_nodot, F::env_no_rdns, F::env_helo_mismatch};
   std::vector<std::vector<float>> seen;
@@ -233,12 +237,15 @@ TEST_CASE("features: the client's HELO and reverse name are the same in the sess
     seen.push_back(values);
   }
   // and they say what they should: PC-07 has no dot and no name, a literal is
-  // a literal, a HELO of another domain than the name is a mismatch
+  // a literal, a HELO of another domain than the name is a mismatch, and a
+  // client without HELO or name is read as Postfix wrote it ("unknown")
   CHECK(seen[0] == std::vector<float>{0, 0, 0, 0});
   CHECK(seen[1] == std::vector<float>{0, 1, 1, 0});
   CHECK(seen[2] == std::vector<float>{1, 0, 1, 0});
   CHECK(seen[3] == std::vector<float>{0, 0, 0, 1});
   CHECK(seen[4] == std::vector<float>{0, 0, 1, 0});
+  CHECK(seen[5] == std::vector<float>{0, 1, 1, 0});
+  CHECK(seen[6] == std::vector<float>{0, 0, 0, 0});
   // a stored copy whose relay's hop is of a form not read, or a message
   // without one, leaves them missing; so do the models of older tokenizers
   auto exchange = X("Received: from pc ([198.51.100.7]) by exch.example.org with Microsoft SMTPSVC(6.0.3790.4675); Thu, "
