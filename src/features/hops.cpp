@@ -18,16 +18,22 @@ struct Hop {
   std::string_view date;
 };
 
+// A Received value as its shape is read: the first kHopBytes, lower case,
+// folding whitespace as spaces (Sendmail folds before "by" with a tab).
+std::string hop_text(std::string_view value) {
+  std::string s = core::lower(value.substr(0, kHopBytes));
+  for (char& c : s)
+    if (c == '\t' || c == '\r' || c == '\n') c = ' ';
+  return s;
+}
+
 // Sendmail's record of a client without a reverse name: "from HELO ([addr])"
 // where Postfix writes "from HELO (unknown [addr])". Exim writes the same shape
 // for a client whose reverse name is its HELO, so the hop must also carry
 // Sendmail's version comment after its "by" host: "(8.17.1.9/8.17.1.9)".
-// `lv`: the value in lower case, folding whitespace as it came (Sendmail folds
-// before "by" with a tab).
-bool sendmail_without_rdns(std::string lv) {
-  for (char& c : lv)
-    if (c == '\t' || c == '\r' || c == '\n') c = ' ';
-  std::string_view v = core::trim(lv);
+// `text`: hop_text of the value.
+bool sendmail_without_rdns(std::string_view text) {
+  std::string_view v = core::trim(text);
   if (!v.starts_with("from ")) return false;
   const std::size_t open = v.find_first_not_of(' ', v.find(' ', 5));
   if (open == std::string_view::npos || v.substr(open, 2) != "([") return false;
@@ -48,7 +54,7 @@ bool sendmail_without_rdns(std::string lv) {
 Hop hop_of(std::string_view value, bool sendmail_form) {
   std::string lv = core::lower(value.substr(0, kHopBytes));
   Hop h;
-  h.unknown_rdns = lv.find("unknown") != std::string::npos || (sendmail_form && sendmail_without_rdns(lv));
+  h.unknown_rdns = lv.find("unknown") != std::string::npos || (sendmail_form && sendmail_without_rdns(hop_text(value)));
   h.ip_only = lv.find("from [") != std::string::npos;
   if (auto semi = value.rfind(';'); semi != std::string_view::npos) h.date = value.substr(semi + 1);
   return h;
@@ -95,10 +101,8 @@ bool no_rdns(const core::Envelope& env) {
 }
 
 RelayHop relay_of(std::string_view received) {
-  std::string lv = core::lower(received.substr(0, kHopBytes));
-  for (char& c : lv)
-    if (c == '\t' || c == '\r' || c == '\n') c = ' ';
-  std::string_view v = core::trim(lv);
+  const std::string text = hop_text(received);
+  std::string_view v = core::trim(text);
   RelayHop r;
   if (!v.starts_with("from ")) return r;
   v.remove_prefix(5);
