@@ -130,6 +130,7 @@ Step Connection::envfrom(Mta& mta, const char* from) {
   t.env.received_time = std::time(nullptr);  // the time of the Received header the MTA will add
   if (const char* a = mta.macro("{auth_authen}")) t.env.auth_user = a;
   if (const char* q = mta.macro("i")) t.env.queue_id = q;
+  if (const char* v = mta.macro("v")) t.env.mta = v;
   if ((mc.bypass_authenticated && !t.env.auth_user.empty()) ||
       (!client_ip_.empty() && core::in_networks(client_ip_, mc.trusted_networks))) {
     ++stats_.bypassed;

@@ -28,12 +28,13 @@ std::optional<Action> parse_action(const std::string& s);
 // `tamis scan` on a file has no envelope at all.
 struct Envelope {
   std::string client_ip;    // "" when unknown (file scan, NULL hostaddr)
-  std::string client_host;  // reverse DNS name as the MTA saw it; "unknown" if none
+  std::string client_host;  // reverse DNS name as the MTA gives it; without one "[addr]" (Postfix and Sendmail) or "unknown"
   std::string helo;
   std::string mail_from;    // without <>; "" for the null sender
   std::vector<std::string> rcpt_to;
   std::string auth_user;    // {auth_authen}; non-empty means SMTP AUTH succeeded
   std::string queue_id;
+  std::string mta;          // the MTA's name and version (milter macro v): "Postfix 3.7.11"; "" if not sent (Sendmail)
   std::int64_t received_time = 0;  // Unix time the relay received the message (MAIL FROM); 0 if unknown
   bool has_envelope = false;  // false for scans of files without an envelope
 };

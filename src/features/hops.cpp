@@ -1,5 +1,6 @@
 #include "features/hops.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "core/net.hpp"
@@ -60,6 +61,28 @@ Hop hop_of(std::string_view value, bool sendmail_form) {
   return h;
 }
 
+// The host after " by " of a lower-case Received value ("" without one).
+std::string_view by_host(std::string_view lv) {
+  const std::size_t by = lv.find(" by ");
+  if (by == std::string_view::npos) return {};
+  std::string_view h = lv.substr(by + 4);
+  return h.substr(0, h.find_first_of(" \t;("));
+}
+
+// Sendmail's note of a client that never said HELO, which it adds below its
+// own Received header: "X-Authentication-Warning: RELAY: CLIENT [addr] didn't
+// use HELO protocol". Not in the session (the milter never sees it), so in a
+// stored copy the one the relay wrote (`relay_host`: the "by" host of its
+// hop) is not counted either. Upstream hops' warnings are counted.
+bool relay_no_helo_warning(std::string_view value, std::string_view relay_host) {
+  if (relay_host.empty()) return false;
+  std::string lv = hop_text(value);
+  lv.erase(std::unique(lv.begin(), lv.end(), [](char a, char b) { return a == ' ' && b == ' '; }), lv.end());
+  const std::string_view v = core::trim(lv);  // folded anywhere: one space between words
+  return v.starts_with(relay_host) && v.substr(relay_host.size()).starts_with(':') &&
+         v.find("didn't use helo protocol") != std::string_view::npos;
+}
+
 // Headers the header count leaves out: those final delivery adds, and
 // verdicts claimed by whoever filtered the message before (or by tamisd).
 bool uncounted_header(std::string_view lname) {
@@ -74,11 +97,7 @@ bool local_hop(std::string_view value) {
   if (!lv.starts_with("from ")) return true;
   std::size_t by = lv.find(" by ");
   std::string_view from = std::string_view(lv).substr(5, by == std::string::npos ? std::string::npos : by - 5);
-  if (by != std::string::npos) {
-    std::string_view by_host = std::string_view(lv).substr(by + 4);
-    by_host = by_host.substr(0, by_host.find_first_of(" \t;("));
-    if (by_host == "localhost") return true;
-  }
+  if (by_host(lv) == "localhost") return true;
   bool public_ip = false, local_ip = false, localhost = false;
   for (std::size_t i = 0; i < from.size();) {
     if (!ip_char(from[i])) {
@@ -153,16 +172,22 @@ HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::
       leading = false;
       c.hops = c.headers = 1;
       c.unknown_rdns = no_rdns(env);
-      c.ip_only = env.helo.starts_with('[');
+      // A client that never said HELO: the MTA writes its name in the HELO
+      // place of its Received header, and for a client without one Postfix
+      // writes "unknown", Sendmail the "[addr]" both give the milter as the name
+      std::string helo = env.helo;
+      if (helo.empty())
+        helo = env.client_host.empty() || (c.unknown_rdns && env.mta.starts_with("Postfix")) ? "unknown" : env.client_host;
+      helo = core::lower(helo);
+      c.ip_only = helo.starts_with('[');
       c.relay_time = env.received_time;
-      // A client that never said HELO: Postfix writes its name in the HELO
-      // place of the Received header, "unknown" when it has none
-      const std::string name = c.unknown_rdns ? std::string() : core::lower(env.client_host);
-      c.relay = {true, env.helo.empty() ? (c.unknown_rdns ? std::string("unknown") : name) : core::lower(env.helo), name};
+      c.relay = {true, helo, c.unknown_rdns ? std::string() : core::lower(env.client_host)};
     }
   }
+  std::string relay_host;  // the "by" host of the relay's Received header
   for (const auto& f : headers) {
-    if (uncounted_header(f.lname)) {
+    if (uncounted_header(f.lname) ||
+        (f.lname == "x-authentication-warning" && relay_no_helo_warning(f.value, relay_host))) {
       c.trace_bytes += f.bytes;
       continue;
     }
@@ -174,7 +199,10 @@ HopCounts count_hops(const std::vector<mime::HeaderField>& headers, const core::
     if (leading && local_hop(f.value)) continue;
     leading = false;
     Hop h = hop_of(f.value, sendmail_form);
-    if (c.hops == 0) c.relay = relay_of(f.value);
+    if (c.hops == 0) {
+      c.relay = relay_of(f.value);
+      relay_host = by_host(hop_text(f.value));
+    }
     ++c.headers;
     ++c.hops;
     c.unknown_rdns += h.unknown_rdns;

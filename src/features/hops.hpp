@@ -9,8 +9,11 @@
 // seen the message. So the hops are counted from the relay's: the hop the
 // envelope describes (client address, its reverse name, HELO, time) is put
 // on top, leading hops from the host itself or a private network are
-// skipped, and the delivery headers are not counted. Nor are verdicts
-// (X-Spam-*, tamisd's X-Tamis-*): whoever wrote them, they are not evidence.
+// skipped, and the delivery headers are not counted, nor the warning
+// Sendmail adds below its own hop for a client that never said HELO
+// ("X-Authentication-Warning: RELAY: ... didn't use HELO protocol"). Nor are
+// verdicts (X-Spam-*, tamisd's X-Tamis-*): whoever wrote them, they are not
+// evidence.
 // The message's size leaves out all of these and every Received header
 // (trace_bytes), so it too is the same in the session and in the mailbox.
 //

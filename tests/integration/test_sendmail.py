@@ -154,11 +154,13 @@ class SendmailLab:
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def send(self, raw, sender="alice@example.org", source=CLIENT_ADDR):
-        """Sends one message from address `source`; returns (code, reply text, queue id or None)."""
+    def send(self, raw, sender="alice@example.org", source=CLIENT_ADDR, helo=True):
+        """Sends one message from address `source` (without EHLO if not
+        `helo`); returns (code, reply text, queue id or None)."""
         with smtplib.SMTP("127.0.0.1", self.smtp_port, local_hostname=PUBLIC_CLIENT[1], timeout=60,
                           source_address=(source, 0)) as s:
-            s.ehlo()
+            if helo:
+                s.ehlo()
             for step in (lambda: s.mail(sender), lambda: s.rcpt("user@" + HOSTNAME),
                          lambda: s.data(raw if isinstance(raw, bytes) else raw.encode())):
                 try:
@@ -279,6 +281,23 @@ def t_no_rdns(lab):
     assert_scored_as_stored(lab, stored)
 
 
+def t_no_helo(lab):
+    # A client that never says HELO, with and without a reverse name. Sendmail
+    # writes its name (or "[addr]") in the HELO place and adds an
+    # X-Authentication-Warning below its Received header, which the milter
+    # never sees; the stored copy must still score as tamisd scored it
+    for source, name in ((PUBLIC_CLIENT[0], PUBLIC_CLIENT[1]), (NO_RDNS_CLIENT, f"[{NO_RDNS_CLIENT}]")):
+        code, reply, qid = lab.send(crlf(fixture("ham-today/dev-list.eml")), source=source, helo=False)
+        assert code == 250, (code, reply)
+        stored = lab.queued(qid)
+        received = header_values(stored, "Received")[0]
+        assert received.startswith(f"from {name} ("), received
+        warning = header_values(stored, "X-Authentication-Warning")
+        assert warning and warning[0].startswith(f"{HOSTNAME}: ") and "didn't use HELO protocol" in warning[0], warning
+        assert f" client={source} " in log_line(lab, qid)
+        assert_scored_as_stored(lab, stored)
+
+
 def t_tag(lab):
     code, reply, qid = lab.send(msg("offer tamis-test-tag"))
     assert code == 250, (code, reply)
@@ -363,6 +382,7 @@ def main():
         check("ham is queued with X-Spam-Status: No, forged verdicts removed, scored as its stored copy", t_ham, lab)
         if IN_NAMESPACES:
             check("a client without a reverse name: its stored copy scores as tamisd scored it", t_no_rdns, lab)
+            check("a client that never says HELO: its stored copy scores as tamisd scored it", t_no_helo, lab)
         else:
             print("note: no namespaces here: the client without a reverse name is not checked", flush=True)
         check("a message in the tag band gets the spam headers and the subject prefix", t_tag, lab)

@@ -203,6 +203,7 @@ TEST_CASE("features: the client's HELO and reverse name are the same in the sess
     const char* helo;
     const char* host;      // as the MTA passes it to the milter
     const char* received;  // the relay's Received header the MTA writes
+    const char* mta = "Postfix 3.7.11";  // its milter macro v (Sendmail sends none)
   };
   const Client clients[] = {
       {"mail.sender.example", "mail.sender.example",
@@ -212,11 +213,15 @@ TEST_CASE("features: the client's HELO and reverse name are the same in the sess
       {"bank.example", "dsl-7.isp.example",
        "from bank.example (dsl-7.isp.example [198.51.100.7]) by mx.example.org (Postfix) with ESMTP id 1A"},
       {"client.example.org", "[198.51.100.7]",
-       "from client.example.org ([198.51.100.7])\r\n\tby relay.test.example (8.17.1.9/8.17.1.9/Debian-2) with ESMTP id 5Q"},
-      // no HELO at all: Postfix writes the client's name in its place
-      {"", "unknown", "from unknown (unknown [198.51.100.7]) by mx.example.org (Postfix) with SMTP id 1A"},
+       "from client.example.org ([198.51.100.7])\r\n\tby relay.test.example (8.17.1.9/8.17.1.9/Debian-2) with ESMTP id 5Q", ""},
+      // no HELO at all: the MTA writes the client's name in its place; for a
+      // client without one, both pass the milter "[addr]" as its name, and
+      // Postfix writes "unknown" where Sendmail writes that "[addr]"
+      {"", "[198.51.100.7]", "from unknown (unknown [198.51.100.7]) by mx.example.org (Postfix) with SMTP id 1A"},
       {"", "mail.sender.example",
        "from mail.sender.example (mail.sender.example [198.51.100.7]) by mx.example.org (Postfix) with SMTP id 1A"},
+      {"", "[198.51.100.7]",
+       "from [198.51.100.7] ([198.51.100.7])\r\n\tby relay.test.example (8.17.1.9/8.17.1.9/Debian-2) with SMTP id 5R", ""},
   };
   const F client_features[] = {F::env_helo_ip, F::env_helo_nodot, F::env_no_rdns, F::env_helo_mismatch};
   std::vector<std::vector<float>> seen;
@@ -226,6 +231,7 @@ TEST_CASE("features: the client's HELO and reverse name are the same in the sess
     env.client_ip = "198.51.100.7";
     env.client_host = c.host;
     env.helo = c.helo;
+    env.mta = c.mta;
     auto session = X(body, env);
     auto stored = X("Received: " + std::string(c.received) + "; Thu, 26 Nov 2026 10:00:02 +0000\r\n" + body);
     std::vector<float> values;
@@ -238,7 +244,8 @@ TEST_CASE("features: the client's HELO and reverse name are the same in the sess
   }
   // and they say what they should: PC-07 has no dot and no name, a literal is
   // a literal, a HELO of another domain than the name is a mismatch, and a
-  // client without HELO or name is read as Postfix wrote it ("unknown")
+  // client without HELO or name is read as the MTA wrote it: Postfix's
+  // "unknown" has no dot, Sendmail's "[addr]" is a literal
   CHECK(seen[0] == std::vector<float>{0, 0, 0, 0});
   CHECK(seen[1] == std::vector<float>{0, 1, 1, 0});
   CHECK(seen[2] == std::vector<float>{1, 0, 1, 0});
@@ -246,6 +253,7 @@ TEST_CASE("features: the client's HELO and reverse name are the same in the sess
   CHECK(seen[4] == std::vector<float>{0, 0, 1, 0});
   CHECK(seen[5] == std::vector<float>{0, 1, 1, 0});
   CHECK(seen[6] == std::vector<float>{0, 0, 0, 0});
+  CHECK(seen[7] == std::vector<float>{1, 0, 1, 0});
   // a stored copy whose relay's hop is of a form not read, or a message
   // without one, leaves them missing; so do the models of older tokenizers
   auto exchange = X("Received: from pc ([198.51.100.7]) by exch.example.org with Microsoft SMTPSVC(6.0.3790.4675); Thu, "
@@ -440,6 +448,57 @@ TEST_CASE("features: text statistics count characters of every script; older tok
   CHECK(v("Vi\u200Bagra!", F::body_punct_ratio) == Approx(1.0 / 7));
   // digits of other scripts are digits
   CHECK(v("\u0661\u0662\u0663 ab", F::body_digit_ratio) == Approx(3.0 / 5));
+}
+
+TEST_CASE("features: Sendmail's warning that the client never said HELO is not counted in the stored copy, as the session never has it",
+          "[features]") {
+  const std::string body =
+      "From: Alice <alice@sender.example>\r\nTo: bob@example.org\r\nSubject: lunch\r\n"
+      "Date: Thu, 26 Nov 2026 10:00:00 +0000\r\nMessage-ID: <t2@sender.example>\r\n\r\nSee you at noon.\r\n";
+  core::Envelope env;  // no HELO: the milter is never told one
+  env.has_envelope = true;
+  env.client_ip = "198.51.100.7";
+  env.client_host = "client.example.org";
+  env.received_time = 1795687202;
+  auto session = X(body, env);
+  // as Sendmail queues it (test_sendmail.py): its hop, then its warning, here
+  // folded in the middle of the phrase
+  const std::string relay_hop =
+      "Received: from client.example.org (client.example.org [198.51.100.7])\r\n\tby relay.test.example "
+      "(8.17.1.9/8.17.1.9/Debian-2) with SMTP id 5QAA0003; Thu, 26 Nov 2026 10:00:02 +0000\r\n";
+  const std::string warning =
+      "X-Authentication-Warning: relay.test.example: client.example.org [198.51.100.7] didn't\r\n use HELO protocol\r\n";
+  auto stored = X(relay_hop + warning + body);
+  for (F f : {F::hdr_count, F::raw_size_log, F::received_count, F::env_helo_nodot, F::env_no_rdns}) {
+    INFO(features::schema().names[idx(f)]);
+    CHECK(session.vector[idx(f)] == stored.vector[idx(f)]);
+  }
+  CHECK(stored.vector[idx(F::hdr_count)] == 6);  // 5 of the message and the relay's hop
+  // without a reverse name Sendmail gives the milter "[addr]" as the name and
+  // writes it in the HELO place too: an address literal, as the session reads it
+  env.client_ip = "198.51.100.8";
+  env.client_host = "[198.51.100.8]";
+  auto bare_session = X(body, env);
+  auto bare_stored = X("Received: from [198.51.100.8] ([198.51.100.8])\r\n\tby relay.test.example "
+                       "(8.17.1.9/8.17.1.9/Debian-2) with SMTP id 5QAA0004; Thu, 26 Nov 2026 10:00:02 +0000\r\n"
+                       "X-Authentication-Warning: relay.test.example: [198.51.100.8] didn't use HELO protocol\r\n" + body);
+  for (F f : {F::hdr_count, F::raw_size_log, F::received_count, F::received_unknown_rdns, F::received_ip_only,
+              F::env_helo_ip, F::env_helo_nodot, F::env_no_rdns, F::env_helo_mismatch}) {
+    INFO(features::schema().names[idx(f)]);
+    CHECK(bare_session.vector[idx(f)] == bare_stored.vector[idx(f)]);
+  }
+  CHECK(bare_session.vector[idx(F::env_helo_ip)] == 1);
+  CHECK(bare_session.vector[idx(F::received_ip_only)] == 1);
+  // an upstream Sendmail's warning is part of what the relay received: counted
+  const std::string upstream =
+      "Received: from [10.0.0.5] by old.sender.example (8.12.2/8.12.2) with SMTP id g1; Thu, 26 Nov 2026 09:59:58 "
+      "+0000\r\nX-Authentication-Warning: old.sender.example: [10.0.0.5] didn't use HELO protocol\r\n";
+  auto with_upstream = X(relay_hop + warning + upstream + body);
+  CHECK(with_upstream.vector[idx(F::hdr_count)] == 8);
+  CHECK(X(upstream + body, env).vector[idx(F::hdr_count)] == 8);
+  // and a warning naming another host than the relay's counts as well
+  CHECK(X(relay_hop + "X-Authentication-Warning: other.example: didn't use HELO protocol\r\n" + body)
+            .vector[idx(F::hdr_count)] == 7);
 }
 
 TEST_CASE("features: hops are counted from the relay's, so a stored message and the same one scanned during the session agree",
