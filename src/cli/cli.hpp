@@ -31,6 +31,7 @@ struct TrainArgs {
   int early_stopping = 30;
   int bags = 5;  // boosters averaged per model (seeds seed..seed+4)
   int token_splits = 3;  // inner splits for the training rows' token statistics (rows per message)
+  std::vector<std::string> xgb_params;  // train: KEY=VALUE XGBoost parameters (model::tunable_xgb_params)
   bool json = false;
   std::string file;
   std::size_t explain_features = 12;  // explain: features listed (0: every one that contributes)

@@ -411,6 +411,15 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
     std::fprintf(stderr, "tamis train: --repeats repeats the cross-validation: give --folds K (K >= 2) too\n");
     return 1;
   }
+  // XGBoost parameters first: a typo is refused before the corpus is read.
+  std::vector<std::pair<std::string, std::string>> xgb;
+  for (const auto& kv : a.xgb_params) {
+    auto param = model::parse_xgb_param(kv);
+    for (const auto& seen : xgb)
+      if (seen.first == param.first)
+        throw core::ConfigError("", 0, "--xgb-param " + param.first + " is given twice");
+    xgb.push_back(std::move(param));
+  }
   auto t0 = std::chrono::steady_clock::now();
   auto cfg = config::load_config(config_path.empty() ? config::default_config_path() : config_path);
   cfg.model_enabled = false;  // training scores with rules only
@@ -452,6 +461,9 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
   p.seed = a.seed;
   p.bags = a.bags;
   p.token_splits = a.token_splits;
+  p.xgb = xgb;
+  json xgb_used = json::object();
+  for (const auto& [key, value] : xgb) xgb_used[key] = value;
   json limits_used = json::object();
   for (const auto& [name, member] : core::kSizeLimits) limits_used[name] = cfg.limits.*member;
   json meta = {{"trained_at", static_cast<long long>(std::time(nullptr))},
@@ -461,7 +473,7 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
                {"rules_without_hits", unhit},
                {"params", {{"rounds", p.rounds}, {"max_depth", p.max_depth}, {"eta", p.eta}, {"subsample", p.subsample},
                            {"colsample_bytree", p.colsample}, {"early_stopping", p.early_stopping}, {"seed", p.seed}, {"bags", p.bags},
-                           {"token_splits", p.token_splits},
+                           {"token_splits", p.token_splits}, {"xgb", xgb_used},
                            {"monotone", "tok_sum, tok_mean, tok_top_spam, tok_top_ham, near_spam and model::spam_sign_features(): increasing"}}}};
   std::vector<std::size_t> all(ex.size());
   std::iota(all.begin(), all.end(), 0);
@@ -893,6 +905,9 @@ void add_train_commands(CLI::App& app, TrainArgs& a) {
   a.train->add_option("--token-splits", a.token_splits,
                       "inner splits for the training rows' token statistics: each message gives this many rows (near_spam in the first)")
       ->check(CLI::Range(1, 10));
+  a.train->add_option("--xgb-param", a.xgb_params,
+                      "KEY=VALUE: a further XGBoost parameter, set after tamis's own (e.g. max_bin=64; repeatable; "
+                      "the keys allowed are listed when another is given)");
   a.train->add_option("--early-stopping", a.early_stopping, "stop after N rounds without gain on the validation part (0: train all --rounds)");
   a.eval = app.add_subcommand("eval", "score labelled mail with the full engine and report accuracy");
   a.eval->add_option("--labels", a.labels, "labels file(s): ham|spam<TAB>path");

@@ -520,6 +520,7 @@ std::string train_booster(const std::vector<float>& X, std::size_t ncols, const 
     set("nthread", std::to_string(p.threads));
     set("seed", std::to_string(p.seed));
     set("verbosity", "0");
+    for (const auto& [key, value] : p.xgb) set(key.c_str(), value);
     if (!p.monotone.empty()) {
       if (p.monotone.size() != ncols) throw std::invalid_argument("monotone constraints: one per column");
       std::string mc = "(";
@@ -560,6 +561,38 @@ std::string train_booster(const std::vector<float>& X, std::size_t ncols, const 
     cleanup();
     throw;
   }
+}
+
+const std::vector<std::string>& tunable_xgb_params() {
+  static const std::vector<std::string> keys = {
+      "subsample", "colsample_bytree", "colsample_bylevel", "colsample_bynode", "min_child_weight",
+      "max_bin",   "alpha",            "lambda",            "gamma",            "max_delta_step",
+      "grow_policy", "max_leaves",     "scale_pos_weight"};
+  return keys;
+}
+
+std::pair<std::string, std::string> parse_xgb_param(std::string_view key_value) {
+  const std::size_t eq = key_value.find('=');
+  if (eq == std::string_view::npos || eq == 0 || eq + 1 == key_value.size())
+    throw core::ConfigError("", 0, "--xgb-param \"" + std::string(key_value) + "\": expected KEY=VALUE, e.g. max_bin=64");
+  std::pair<std::string, std::string> kv{std::string(key_value.substr(0, eq)), std::string(key_value.substr(eq + 1))};
+  const auto& keys = tunable_xgb_params();
+  if (std::find(keys.begin(), keys.end(), kv.first) == keys.end()) {
+    std::string list;
+    for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
+    throw core::ConfigError("", 0, "--xgb-param " + kv.first + ": not a parameter tamis train lets you set (" + list +
+                                       "; --eta, --max-depth, --rounds, --seed and --threads are options)");
+  }
+  TrainParams probe;  // one round on two rows: XGBoost reads the value
+  probe.rounds = 1;
+  probe.threads = 1;
+  probe.xgb = {kv};
+  try {
+    train_booster({0.0f, 1.0f}, 1, {0.0f, 1.0f}, {}, {}, probe);
+  } catch (const core::ConfigError& e) {
+    throw core::ConfigError("", 0, "--xgb-param " + std::string(key_value) + ": XGBoost refuses it: " + e.what());
+  }
+  return kv;
 }
 
 std::string average_boosters(const std::vector<std::string>& boosters) {

@@ -13,7 +13,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "features/features.hpp"
@@ -191,7 +193,19 @@ struct TrainParams {
   // Per column: +1 = the margin may only rise with this feature, 0 = free.
   // Empty = no constraints. tamis train sets monotone_constraints() (below).
   std::vector<int> monotone;
+  // Further XGBoost parameters (`tamis train --xgb-param KEY=VALUE`), set
+  // after the ones above, so they override subsample, colsample_bytree and
+  // min_child_weight. Keys are those of tunable_xgb_params().
+  std::vector<std::pair<std::string, std::string>> xgb;
 };
+// The XGBoost parameters `tamis train --xgb-param` may set: those that tune
+// how the trees grow. The objective, metric, seed, threads and monotone
+// constraints are tamis's own; eta, max_depth and the rounds have options.
+const std::vector<std::string>& tunable_xgb_params();
+// One --xgb-param "KEY=VALUE": the key must be tunable and XGBoost must
+// accept the value (checked by one round on two rows, so that a typo is
+// refused before the corpus is read). Throws core::ConfigError naming it.
+std::pair<std::string, std::string> parse_xgb_param(std::string_view key_value);
 // Structural features that can only be signs of spam (a MIME anomaly, an
 // IP-literal link, an executable attachment, hidden text, ...).
 const std::vector<features::F>& spam_sign_features();

@@ -124,3 +124,31 @@ if "$tamis" -c "$src/config/tamis.yaml" train --ham "$d/Maildir" --spam "$d/spam
   echo "--token-splits 0 accepted"; exit 1
 fi
 [ ! -e "$d/s0.json" ]
+# --xgb-param KEY=VALUE: set after tamis's own parameters, recorded in the
+# metadata, and it changes the fit (4 histogram bins instead of 256)
+"$tamis" -c "$src/config/tamis.yaml" train --ham "$d/Maildir" --spam "$d/spam.mbox" --bags 1 --xgb-param max_bin=4 \
+  --out "$d/x4.json" 2>/dev/null
+python3 - "$d/x4.json" "$d/b1.json" <<'PY'
+import json, sys
+four, dflt = (json.load(open(p)) for p in sys.argv[1:])
+assert four["meta"]["params"]["xgb"] == {"max_bin": "4"}, four["meta"]["params"]
+assert dflt["meta"]["params"]["xgb"] == {}, dflt["meta"]["params"]
+assert four["booster"] != dflt["booster"]
+print("ok: --xgb-param recorded in the metadata and changes the fit")
+PY
+# refused before the mail is read, with the reason, and no model written:
+# a key tamis owns, a value XGBoost refuses, no "=", the same key twice
+for bad in "objective=reg:squarederror|not a parameter tamis train lets you set" \
+           "max_bin=abc|XGBoost refuses it: .*max_bin" "max_bin|expected KEY=VALUE" \
+           "max_bin=8 --xgb-param max_bin=16|given twice"; do
+  arg=${bad%%|*}; want=${bad#*|}
+  # shellcheck disable=SC2086  # $arg may hold a second --xgb-param
+  if err=$("$tamis" -c "$src/config/tamis.yaml" train --ham "$d/Maildir" --spam "$d/spam.mbox" --xgb-param $arg \
+           --out "$d/xbad.json" 2>&1); then
+    echo "--xgb-param $arg accepted"; exit 1
+  fi
+  echo "$err" | grep -q -- "$want" || { echo "--xgb-param $arg: $err"; exit 1; }
+  echo "$err" | grep -q "tamis train: 100 messages" && { echo "--xgb-param $arg: the mail was read first"; exit 1; }
+  [ ! -e "$d/xbad.json" ] || { echo "--xgb-param $arg: a model was written"; exit 1; }
+done
+echo "ok: bad --xgb-param values refused"
