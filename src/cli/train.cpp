@@ -31,6 +31,7 @@
 
 #include "cli/cli.hpp"
 #include "core/error.hpp"
+#include "core/strings.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -447,10 +448,8 @@ int run_train(const TrainArgs& a, const std::string& config_path) {
   std::vector<std::string> unhit;
   auto rf = rule_feature_ids(*snap, ex, &unhit);
   if (!unhit.empty()) {
-    std::string list;
-    for (const auto& id : unhit) list += (list.empty() ? "" : ", ") + id;
     std::fprintf(stderr, "  %zu rules hit none of these messages and are not model features (their points still count): %s\n",
-                 unhit.size(), list.c_str());
+                 unhit.size(), core::join(unhit, ", ").c_str());
   }
   model::TrainParams p;
   p.rounds = a.rounds;

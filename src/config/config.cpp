@@ -12,6 +12,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/strings.hpp"
 
 namespace fs = std::filesystem;
 
@@ -33,9 +34,7 @@ struct Ctx {
       // silently: a setting that looks set would have no effect.
       if (!seen.insert(k).second) fail(kv.first, "duplicate key '" + k + "' in " + where + " (only one may be given)");
       if (std::none_of(keys.begin(), keys.end(), [&](const char* x) { return k == x; })) {
-        std::string known;
-        for (const char* x : keys) known += std::string(known.empty() ? "" : ", ") + x;
-        fail(kv.first, "unknown key '" + k + "' in " + where + " (known: " + known + ")");
+        fail(kv.first, "unknown key '" + k + "' in " + where + " (known: " + core::join(keys, ", ") + ")");
       }
     }
   }

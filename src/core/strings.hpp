@@ -31,6 +31,18 @@ inline std::string_view trim(std::string_view s) {
   return s;
 }
 
+// The items with `sep` between them ("a, b, c"): the lists of names that
+// error messages and logs give.
+template <class Range>
+std::string join(const Range& items, std::string_view sep) {
+  std::string out;
+  for (const auto& x : items) {
+    if (!out.empty()) out.append(sep);
+    out.append(x);
+  }
+  return out;
+}
+
 // 16 lower-case hex digits (schema hashes, digests).
 inline std::string hex64(std::uint64_t v) {
   static constexpr char kDigits[] = "0123456789abcdef";

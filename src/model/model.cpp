@@ -578,9 +578,8 @@ std::pair<std::string, std::string> parse_xgb_param(std::string_view key_value) 
   std::pair<std::string, std::string> kv{std::string(key_value.substr(0, eq)), std::string(key_value.substr(eq + 1))};
   const auto& keys = tunable_xgb_params();
   if (std::find(keys.begin(), keys.end(), kv.first) == keys.end()) {
-    std::string list;
-    for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
-    throw core::ConfigError("", 0, "--xgb-param " + kv.first + ": not a parameter tamis train lets you set (" + list +
+    throw core::ConfigError("", 0, "--xgb-param " + kv.first + ": not a parameter tamis train lets you set (" +
+                                       core::join(keys, ", ") +
                                        "; --eta, --max-depth, --rounds, --seed and --threads are options)");
   }
   TrainParams probe;  // one round on two rows: XGBoost reads the value
